@@ -1,0 +1,85 @@
+"""What a task process knows about the run it belongs to.
+
+The orchestrator writes a ``TaskContext`` as JSON into the attempt's folder and points the task
+process at it with the ``LAKESTACK_TASK_CONTEXT`` environment variable. Task code reads it through
+``dbutils`` or ``lakestack.runtime``; what the task reports back (task values, the notebook exit
+value, its error) it writes as files into ``output_dir``, which the orchestrator reads when the
+process ends. No database connection is needed inside a task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONTEXT_ENV",
+    "RESULT_FILE",
+    "VALUES_FILE",
+    "TaskContext",
+    "current_context",
+    "read_json_file",
+    "write_json_atomic",
+]
+
+CONTEXT_ENV = "LAKESTACK_TASK_CONTEXT"
+VALUES_FILE = "task_values.json"
+RESULT_FILE = "result.json"
+
+
+@dataclass
+class TaskContext:
+    """The run, task and parameters a task process runs for."""
+
+    run_id: int
+    job_id: str
+    job_name: str
+    task_key: str
+    attempt: int
+    target: str
+    bundle_root: str
+    workspace_root: str
+    output_dir: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    job_parameters: dict[str, str] = field(default_factory=dict)
+    task_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    iteration: int | None = None
+
+    def write(self, path: Path) -> None:
+        """Write the context as JSON (atomically)."""
+        write_json_atomic(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> TaskContext:
+        """Read a context written by ``write``."""
+        return cls(**read_json_file(path))
+
+
+_cached: tuple[str, TaskContext] | None = None
+
+
+def current_context() -> TaskContext | None:
+    """The context of the task this process runs, or None outside a job."""
+    global _cached
+    path = os.environ.get(CONTEXT_ENV)
+    if not path:
+        return None
+    if _cached is None or _cached[0] != path:
+        _cached = (path, TaskContext.read(Path(path)))
+    return _cached[1]
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` so that a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json_file(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))
