@@ -48,7 +48,9 @@ class Console:
     def result(self, data: Any, *, title: str | None = None) -> None:
         """The command's result: a table, a mapping or a message."""
 
-    def table(self, rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str = "") -> None:
+    def table(
+        self, rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str = ""
+    ) -> None:
         """Rows to show as a table (JSON: a list of objects)."""
         self.result(list(rows), title=title)
 
@@ -119,11 +121,13 @@ class TerminalConsole(Console):
             width = max((len(str(k)) for k in data), default=0)
             for key, value in data.items():
                 shown = value if isinstance(value, str) else json.dumps(value, default=str)
-                self._out.print(f"  {str(key):<{width}}  {shown}", markup=False)
+                self._out.print(f"  {key!s:<{width}}  {shown}", markup=False)
         else:
             self._out.print(json.dumps(data, indent=2, default=str), markup=False)
 
-    def table(self, rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str = "") -> None:
+    def table(
+        self, rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str = ""
+    ) -> None:
         from rich.table import Table
 
         table = Table(title=title or None, title_justify="left", box=None, header_style="bold")
@@ -138,12 +142,14 @@ class TerminalConsole(Console):
 
     def run_started(self, run_id: int, job_key: str, task_keys: Sequence[str]) -> None:
         self._run_id = run_id
-        self._tasks = {key: ("PENDING", "") for key in task_keys}
+        self._tasks = dict.fromkeys(task_keys, ("PENDING", ""))
         self._out.print(f"Run {run_id} of job [bold]{_escape(job_key)}[/bold] started")
         if self._out.is_terminal:
             from rich.live import Live
 
-            self._live = Live(self._render(), console=self._out, refresh_per_second=8, transient=False)
+            self._live = Live(
+                self._render(), console=self._out, refresh_per_second=8, transient=False
+            )
             self._live.start()
 
     def task_state(self, run_id: int, task_key: str, state: str, message: str = "") -> None:

@@ -111,7 +111,7 @@ class UnknownKeyError(ConfigError):
         super().__init__(f"unknown key '{key}'{place}; {hint}", location=location)
 
 
-class ReferenceError_(ConfigError):  # noqa: N801 - ReferenceError is a builtin
+class ReferenceError_(ConfigError):  # noqa: N801, N818 - ReferenceError is a builtin
     """A reference that cannot be resolved."""
 
 

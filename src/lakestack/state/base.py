@@ -33,7 +33,9 @@ class StateReader(ABC):
         """The most recent deployment of ``target``."""
 
     @abstractmethod
-    def list_deployments(self, target: str | None = None, *, limit: int = 50) -> list[DeploymentRecord]:
+    def list_deployments(
+        self, target: str | None = None, *, limit: int = 50
+    ) -> list[DeploymentRecord]:
         """Deployments, newest first."""
 
     @abstractmethod

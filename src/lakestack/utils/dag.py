@@ -16,7 +16,7 @@ def find_cycle(edges: Mapping[T, Iterable[T]]) -> list[T] | None:
     ``edges`` maps each node to the nodes it depends on.
     """
     white, grey, black = 0, 1, 2
-    colour: dict[T, int] = {node: white for node in edges}
+    colour: dict[T, int] = dict.fromkeys(edges, white)
     stack: list[T] = []
 
     def visit(node: T) -> list[T] | None:

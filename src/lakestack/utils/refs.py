@@ -86,7 +86,9 @@ def check_ref(
         if parts[2] in parameters:
             return None
         known = ", ".join(sorted(parameters)) or "none"
-        return f"job parameter '{parts[2]}' is not declared (declared: {known}); add it to parameters"
+        return (
+            f"job parameter '{parts[2]}' is not declared (declared: {known}); add it to parameters"
+        )
     if parts[0] == "tasks" and len(parts) >= 3:
         key = parts[1]
         if key not in task_keys:
@@ -100,5 +102,7 @@ def check_ref(
             return None
         if parts[2] in _TASK_FIELDS and len(parts) == 3:
             return None
-        return f"'{'.'.join(parts[2:])}' is not a field of a task (use values.<key> or result_state)"
+        return (
+            f"'{'.'.join(parts[2:])}' is not a field of a task (use values.<key> or result_state)"
+        )
     return "unknown reference; see docs/bundle.md#run-time-references for the ones that exist"

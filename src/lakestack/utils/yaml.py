@@ -121,9 +121,7 @@ def parse_yaml(text: str, file_name: str = "<string>") -> Any:
             location=Location(file_name, line),
         ) from exc
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(
-            f"malformed YAML: {exc}", location=Location(file_name)
-        ) from exc
+        raise YamlSyntaxError(f"malformed YAML: {exc}", location=Location(file_name)) from exc
 
 
 def load_yaml(path: Path, display_name: str | None = None) -> Any:
@@ -152,7 +150,5 @@ def location_of(root: Any, path: tuple[str | int, ...]) -> Location | None:
         elif isinstance(node, YamlList) and isinstance(part, int) and 0 <= part < len(node):
             best = node.location(part)
             node = node[part]
-        elif isinstance(node, YamlMap) and isinstance(part, str):
-            # a key that is not there (a missing required field, or a union tag): stay here
-            continue
+        # otherwise a key that is not there (a missing field, a union tag): stay here
     return best

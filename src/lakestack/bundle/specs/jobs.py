@@ -195,7 +195,7 @@ class EmailNotificationsSpec(Spec):
     on_success: list[str] = Field(default_factory=list)
     on_failure: list[str] = Field(default_factory=list)
     on_duration_warning_threshold_exceeded: list[str] = Field(default_factory=list)
-    on_streaming_backlog_exceeded: list[str] = ignored("streaming backlog alerts")
+    on_streaming_backlog_exceeded: Any = ignored("streaming backlog alerts")
     no_alert_for_skipped_runs: bool = False
 
 
@@ -206,7 +206,7 @@ class WebhookNotificationsSpec(Spec):
     on_success: list[WebhookSpec] = Field(default_factory=list)
     on_failure: list[WebhookSpec] = Field(default_factory=list)
     on_duration_warning_threshold_exceeded: list[WebhookSpec] = Field(default_factory=list)
-    on_streaming_backlog_exceeded: list[WebhookSpec] = ignored("streaming backlog alerts")
+    on_streaming_backlog_exceeded: Any = ignored("streaming backlog alerts")
 
 
 class NotificationSettingsSpec(Spec):
@@ -359,7 +359,9 @@ class JobSpec(Spec):
         seen: set[str] = set()
         for task in self.tasks:
             if task.task_key in seen:
-                raise ValueError(f"task_key '{task.task_key}' is defined twice; keys must be unique")
+                raise ValueError(
+                    f"task_key '{task.task_key}' is defined twice; keys must be unique"
+                )
             seen.add(task.task_key)
         names: set[str] = set()
         for param in self.parameters:

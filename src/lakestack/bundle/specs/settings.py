@@ -1,0 +1,76 @@
+"""The ``lakestack`` mapping: everything that is lakestack's own, per bundle and per target.
+
+It sits beside the Databricks keys so that one bundle can serve Databricks and lakestack at once.
+The top-level mapping is deep-merged with the selected target's.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lakestack.bundle.specs.base import Spec, Str
+
+__all__ = [
+    "ComputeSpec",
+    "LakestackSettings",
+    "NotificationDestinationSpec",
+    "SmtpSpec",
+]
+
+
+class ComputeSpec(Spec):
+    """Where tasks run: local processes (default) or a Ray cluster."""
+
+    engine: Literal["local", "ray"] = "local"
+    address: str | None = None
+    max_parallel_tasks: int | None = Field(default=None, ge=1)
+
+
+class NotificationDestinationSpec(Spec):
+    """A named webhook destination, referred to by ``webhook_notifications.*.id``."""
+
+    url: str
+    headers: dict[str, Str] = Field(default_factory=dict)
+
+
+class SmtpSpec(Spec):
+    """The mail server for ``email_notifications``."""
+
+    host: str
+    port: int = 25
+    sender: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+
+
+class LakestackSettings(Spec):
+    """Where the workspace lives and which services it uses.
+
+    Attributes:
+        root: The workspace root; None means ``.lakestack`` beside the bundle file. A relative
+            root is relative to the bundle root.
+        state_url: SQLAlchemy URL of the workspace state; None means SQLite at
+            ``<root>/state.db``.
+        tracking_uri: MLflow tracking URI; None means SQLite at ``<root>/mlflow.db``.
+        registry_uri: MLflow registry URI; None means the tracking URI.
+        compute: The executor settings.
+        preload: Modules to import once in the worker before tasks run; True picks them from the
+            tasks' imports, False turns preloading off.
+        notification_destinations: Named webhooks.
+        smtp: The mail server; None means emails are logged, not sent.
+        auto_approve: Approve approval tasks without a person (development targets).
+    """
+
+    root: str | None = None
+    state_url: str | None = None
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    preload: list[str] | bool = True
+    notification_destinations: dict[str, NotificationDestinationSpec] = Field(default_factory=dict)
+    smtp: SmtpSpec | None = None
+    auto_approve: bool = False

@@ -1,0 +1,368 @@
+"""Run, execute, repair and cancel job runs: what the workspace façade calls.
+
+``submit`` records a run; ``execute`` claims it (respecting ``max_concurrent_runs`` and
+``queue``) and drives it to the end in this process; ``repair`` re-runs what did not succeed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakestack.bundle.specs.jobs import JobSpec
+from lakestack.console import Console
+from lakestack.errors import JobError, RunError
+from lakestack.jobs.executor import LocalExecutor, wait_any
+from lakestack.jobs.notify import Notifier, NotifyConfig
+from lakestack.jobs.orchestrator import RunEnv, RunExecution, now_ms
+from lakestack.jobs.reconcile import reconcile_runs
+from lakestack.jobs.states import RunState, TaskState
+from lakestack.state.base import ACTIVE_RUN_STATES, StateStore
+from lakestack.state.models import RunRecord, TaskRunRecord
+
+__all__ = ["JobService", "RunOptions", "merge_parameters"]
+
+TICK_SECONDS = 0.05
+QUEUE_POLL_SECONDS = 0.5
+
+
+@dataclass
+class RunOptions:
+    """How this process runs jobs of one target."""
+
+    target: str
+    bundle_root: Path
+    workspace_root: Path
+    user: str
+    max_parallel: int
+    preload: list[str]
+    notify: NotifyConfig
+
+
+def merge_parameters(job_key: str, spec: JobSpec, given: Mapping[str, str]) -> dict[str, str]:
+    """Job parameter defaults overridden by ``given``; an undeclared name is an error."""
+    declared = {p.name: p.default for p in spec.parameters}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        from lakestack.errors import did_you_mean
+
+        hint = did_you_mean(unknown[0], declared)
+        suggestion = f"; did you mean '{hint}'?" if hint else ""
+        raise JobError(
+            f"job '{job_key}' has no parameter '{unknown[0]}' (parameters: "
+            f"{', '.join(sorted(declared)) or 'none'}){suggestion}"
+        )
+    return {**declared, **given}
+
+
+class JobService:
+    """Job runs of one target, driven by this process."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        console: Console,
+        options: RunOptions,
+        load_job: Callable[[str], tuple[str, str, JobSpec]],
+    ) -> None:
+        self.state = state
+        self.console = console
+        self.options = options
+        self.load_job = load_job
+
+    def submit(
+        self,
+        job_key: str,
+        parameters: Mapping[str, str],
+        *,
+        trigger_type: str = "ONE_TIME",
+        deployment_id: int | None = None,
+    ) -> RunRecord:
+        """Record a new QUEUED run of a deployed job."""
+        key, name, spec = self.load_job(job_key)
+        params = merge_parameters(key, spec, parameters)
+        reconcile_runs(self.state)
+        run = self.state.create_run(
+            target=self.options.target,
+            job_key=key,
+            job_name=name,
+            definition=spec.model_dump(mode="json", exclude_none=True),
+            parameters=params,
+            trigger_type=trigger_type,
+            created_by=self.options.user,
+            deployment_id=deployment_id,
+        )
+        self.state.audit(
+            actor=self.options.user,
+            action="run.submit",
+            object_type="run",
+            object_id=str(run.run_id),
+            target=self.options.target,
+            details={"job": key, "parameters": params, "trigger": trigger_type},
+        )
+        return run
+
+    def start_background(self, run: RunRecord, argv: list[str]) -> None:
+        """Drive ``run`` in a detached process (``bundle run --no-wait``).
+
+        The process gets its own session, so it outlives this one; its output goes to
+        ``runs/<run_id>/orchestrator.log``.
+        """
+        log = self.options.workspace_root / "runs" / str(run.run_id) / "orchestrator.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "LAKESTACK_BUNDLE_ROOT": str(self.options.bundle_root)}
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "lakestack", *argv],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
+        )
+        # reap it when it ends, so that a long-lived caller collects no zombies
+        threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+        self.state.update_run(run.run_id, owner_pid=pid, owner_host=socket.gethostname())
+
+    def execute(self, run_id: int) -> RunRecord:
+        """Claim a QUEUED run and drive it to its end in this process."""
+        run = self._get(run_id)
+        if run.state != RunState.QUEUED.value:
+            raise RunError(f"run {run_id} is {run.state}, not QUEUED; nothing to execute")
+        spec = JobSpec.model_validate(run.definition)
+        self.state.update_run(run_id, owner_pid=os.getpid(), owner_host=socket.gethostname())
+        kept, values, pending = self._repair_inputs(run)
+        executor = LocalExecutor(self.options.preload)
+        executor.warm_up()
+        notifier = Notifier(
+            self.state,
+            self.options.notify,
+            target=self.options.target,
+            user=self.options.user,
+            console=self.console,
+        )
+        env = RunEnv(
+            state=self.state,
+            executor=executor,
+            console=self.console,
+            notifier=notifier,
+            target=self.options.target,
+            bundle_root=self.options.bundle_root,
+            workspace_root=self.options.workspace_root,
+            user=self.options.user,
+            max_parallel=self.options.max_parallel,
+            load_job=self.load_job,
+        )
+        try:
+            if not self._wait_for_claim(run, spec):
+                return self._get(run_id)
+            claimed = self._get(run_id)
+            execution = RunExecution(
+                env, claimed, spec, keep=kept, kept_values=values, pending=pending
+            )
+            execution.begin()
+            self._drive(execution)
+        finally:
+            notifier.close()
+        return self._get(run_id)
+
+    def repair(self, run_id: int, *, tasks: Iterable[str] = ()) -> RunRecord:
+        """Queue a finished run again to re-run what did not succeed (and ``tasks``)."""
+        reconcile_runs(self.state, run_ids=[run_id])
+        run = self._get(run_id)
+        if run.state in ACTIVE_RUN_STATES:
+            raise RunError(
+                f"run {run_id} is {run.state}; wait for it to end or cancel it first "
+                f"(lakestack runs cancel {run_id})"
+            )
+        if run.parent_run_id is not None:
+            raise RunError(
+                f"run {run_id} is a child run of run {run.parent_run_id}; repair the parent "
+                f"(lakestack runs repair {run.parent_run_id})"
+            )
+        spec = JobSpec.model_validate(run.definition)
+        keys = [t.task_key for t in spec.tasks]
+        explicit = list(tasks)
+        for key in explicit:
+            if key not in keys:
+                raise RunError(f"run {run_id} has no task '{key}' (tasks: {', '.join(keys)})")
+        rerun = self._rerun_set(run, spec, explicit)
+        if not rerun:
+            raise RunError(
+                f"run {run_id} succeeded; nothing to repair (name tasks to re-run with --task)"
+            )
+        self.state.clear_task_values(run_id, rerun)
+        next_attempt: dict[str, int] = {}
+        for rec in self.state.list_task_runs(run_id):
+            if rec.iteration is None:
+                next_attempt[rec.task_key] = max(next_attempt.get(rec.task_key, 0), rec.attempt + 1)
+        for key in keys:
+            if key in rerun:
+                self.state.create_task_run(
+                    run_id=run_id,
+                    task_key=key,
+                    attempt=next_attempt.get(key, 0),
+                    state=TaskState.PENDING.value,
+                    repair_index=run.repair_count + 1,
+                )
+        self.state.update_run(
+            run_id,
+            state=RunState.QUEUED.value,
+            state_message="",
+            end_time=None,
+            cancel_requested=False,
+            repair_count=run.repair_count + 1,
+            owner_pid=os.getpid(),
+            owner_host=socket.gethostname(),
+        )
+        self.state.audit(
+            actor=self.options.user,
+            action="run.repair",
+            object_type="run",
+            object_id=str(run_id),
+            target=run.target,
+            details={"tasks": sorted(rerun), "repair": run.repair_count + 1},
+        )
+        return self._get(run_id)
+
+    def cancel(self, run_id: int) -> RunRecord:
+        """Ask the orchestrator of an active run to cancel it (or cancel a queued run now)."""
+        reconcile_runs(self.state, run_ids=[run_id])
+        run = self._get(run_id)
+        if run.state not in ACTIVE_RUN_STATES:
+            raise RunError(f"run {run_id} already ended ({run.state}); nothing to cancel")
+        self.state.update_run(run_id, cancel_requested=True)
+        self.state.audit(
+            actor=self.options.user,
+            action="run.cancel",
+            object_type="run",
+            object_id=str(run_id),
+            target=run.target,
+        )
+        return self._get(run_id)
+
+    # internals -----------------------------------------------------------------------------
+
+    def _get(self, run_id: int) -> RunRecord:
+        run = self.state.get_run(run_id)
+        if run is None:
+            raise RunError(f"run {run_id} does not exist; list runs with: lakestack runs list")
+        return run
+
+    def _wait_for_claim(self, run: RunRecord, spec: JobSpec) -> bool:
+        announced = False
+        while True:
+            claimed = self.state.claim_run(
+                run.run_id,
+                max_concurrent_runs=spec.max_concurrent_runs,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+            if claimed:
+                return True
+            limit = (
+                f"job {run.job_key} already has "
+                f"max_concurrent_runs={spec.max_concurrent_runs} active runs"
+            )
+            current = self._get(run.run_id)
+            if not (spec.queue and spec.queue.enabled) or current.cancel_requested:
+                state = RunState.CANCELED if current.cancel_requested else RunState.SKIPPED
+                message = (
+                    "canceled while queued" if current.cancel_requested else f"skipped: {limit}"
+                )
+                self.state.finish_run_if_active(
+                    run.run_id, state=state.value, message=message, end_time=now_ms()
+                )
+                self.console.run_finished(run.run_id, state.value, message)
+                return False
+            if not announced:
+                self.console.info(f"Run {run.run_id} queued: {limit}")
+                announced = True
+            reconcile_runs(self.state)
+            self.state.update_run(run.run_id, heartbeat_at=now_ms())
+            time.sleep(QUEUE_POLL_SECONDS)
+
+    def _drive(self, execution: RunExecution) -> None:
+        interrupted: list[int] = []
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            interrupted.append(signum)
+
+        previous = {}
+        if _is_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            while not execution.finished:
+                if interrupted and not execution.stopping:
+                    name = signal.Signals(interrupted[0]).name
+                    execution.stop(TaskState.CANCELED, RunState.CANCELED, f"canceled by {name}")
+                execution.tick(time.monotonic())
+                if not execution.finished:
+                    wait_any(execution.sentinels(), TICK_SECONDS)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _rerun_set(self, run: RunRecord, spec: JobSpec, explicit: list[str]) -> set[str]:
+        latest = _latest_task_runs(self.state.list_task_runs(run.run_id))
+        from lakestack.utils.dag import DAG
+
+        dag: DAG[str] = DAG({t.task_key: [d.task_key for d in t.depends_on] for t in spec.tasks})
+        seeds = {
+            key
+            for key in dag.nodes
+            if key not in latest
+            or latest[key].state not in (TaskState.SUCCESS.value, TaskState.EXCLUDED.value)
+        }
+        seeds.update(explicit)
+        rerun = set(seeds)
+        for key in seeds:
+            rerun |= dag.descendants(key)
+        return rerun
+
+    def _repair_inputs(
+        self, run: RunRecord
+    ) -> tuple[dict[str, TaskRunRecord], dict[str, dict[str, Any]], dict[str, TaskRunRecord]]:
+        """For a repair: the task runs kept, their values, and the PENDING rows to re-run."""
+        if run.repair_count == 0:
+            return {}, {}, {}
+        latest = _latest_task_runs(self.state.list_task_runs(run.run_id))
+        pending = {
+            key: rec
+            for key, rec in latest.items()
+            if rec.state == TaskState.PENDING.value and rec.repair_index == run.repair_count
+        }
+        kept = {key: rec for key, rec in latest.items() if key not in pending}
+        values = self.state.get_task_values(run.run_id)
+        return kept, {k: v for k, v in values.items() if k in kept}, pending
+
+
+def _latest_task_runs(records: list[TaskRunRecord]) -> dict[str, TaskRunRecord]:
+    latest: dict[str, TaskRunRecord] = {}
+    for rec in records:
+        if rec.iteration is None and (
+            rec.task_key not in latest or rec.id > latest[rec.task_key].id
+        ):
+            latest[rec.task_key] = rec
+    return latest
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

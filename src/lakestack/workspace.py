@@ -1,0 +1,375 @@
+"""The façade: one bundle target bound to its state store and its executor.
+
+The CLI and Python users call this; it loads the bundle, opens the backends the target names,
+and delegates to the layers below. It stays small on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lakestack.bundle import Bundle, load_bundle
+from lakestack.bundle.specs.jobs import JobSpec
+from lakestack.console import Console, NoopConsole
+from lakestack.errors import ConfigError, JobError, RunError
+from lakestack.jobs.notify import NotifyConfig, SmtpConfig
+from lakestack.jobs.preload import preload_modules
+from lakestack.jobs.reconcile import reconcile_runs
+from lakestack.jobs.service import JobService, RunOptions
+from lakestack.state import open_state_store
+from lakestack.state.base import StateStore
+from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
+
+__all__ = ["Workspace", "run_to_dict", "task_run_to_dict"]
+
+
+class Workspace:
+    """One target of a bundle with its workspace state."""
+
+    def __init__(self, bundle: Bundle, *, console: Console | None = None) -> None:
+        self.bundle = bundle
+        self.console = console or NoopConsole()
+        self._state: StateStore | None = None
+        self._variables: dict[str, str] = {}
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str | None = None,
+        *,
+        target: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        strict: bool = False,
+        console: Console | None = None,
+    ) -> Workspace:
+        """Load the bundle at ``path`` (default: the current folder or a parent) for ``target``."""
+        root = (
+            path
+            or os.environ.get("LAKESTACK_BUNDLE_ROOT")
+            or os.environ.get("DATABRICKS_BUNDLE_ROOT")
+        )
+        bundle = load_bundle(
+            Path(root) if root else None, target=target, variables=variables, strict=strict
+        )
+        workspace = cls(bundle, console=console)
+        workspace._variables = dict(variables or {})
+        return workspace
+
+    @property
+    def state(self) -> StateStore:
+        """The workspace state store (opened on first use)."""
+        if self._state is None:
+            self._state = open_state_store(self.bundle.state_url)
+        return self._state
+
+    def close(self) -> None:
+        """Release the state store."""
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # bundle ------------------------------------------------------------------------------
+
+    def report_load_notes(self) -> None:
+        """Show the loader's warnings and, once, the keys that are accepted but ignored."""
+        for warning in self.bundle.warnings:
+            self.console.warning(warning)
+        if self.bundle.ignored:
+            keys = ", ".join(sorted(self.bundle.ignored))
+            self.console.info(f"Ignored (no meaning on this machine): {keys}")
+
+    def validate(self) -> dict[str, Any]:
+        """The validated bundle's summary (loading already validated it)."""
+        b = self.bundle
+        return {
+            "name": b.name,
+            "target": b.target,
+            "mode": b.mode,
+            "file": str(b.file),
+            "workspace_root": str(b.workspace_root),
+            "resources": {kind: sorted(items) for kind, items in _resources(b).items() if items},
+            "warnings": list(b.warnings),
+            "ignored": sorted(b.ignored),
+            "content_hash": b.content_hash,
+        }
+
+    def deploy(self) -> DeploymentRecord:
+        """Register the target's jobs in the workspace state."""
+        b = self.bundle
+        if b.settings.compute.engine != "local":
+            raise ConfigError(
+                f"lakestack.compute.engine '{b.settings.compute.engine}' is not available yet; "
+                "use engine: local"
+            )
+        jobs = {
+            key: (_job_name(key, spec), spec.model_dump(mode="json", exclude_none=True))
+            for key, spec in b.resources.jobs.items()
+        }
+        return self.state.record_deployment(
+            target=b.target,
+            bundle_name=b.name,
+            content_hash=b.content_hash,
+            git_commit=b.git.commit,
+            git_branch=b.git.branch,
+            user=b.user,
+            jobs=jobs,
+        )
+
+    def needs_deploy(self) -> bool:
+        """Whether the bundle changed since the target's last deployment."""
+        last = self.state.last_deployment(self.bundle.target)
+        return last is None or last.content_hash != self.bundle.content_hash
+
+    def destroy(self) -> list[str]:
+        """Remove the target's jobs and deployments from the state (runs are kept)."""
+        return self.state.destroy_target(self.bundle.target, user=self.bundle.user)
+
+    def summary(self) -> dict[str, Any]:
+        """The bundle, its resources and what is deployed."""
+        b = self.bundle
+        last = self.state.last_deployment(b.target)
+        deployed = {job.job_key for job in self.state.list_jobs(b.target)}
+        return {
+            "bundle": {"name": b.name, "target": b.target, "mode": b.mode, "file": str(b.file)},
+            "workspace": {"root": str(b.workspace_root), "state": _redact(b.state_url)},
+            "deployment": None
+            if last is None
+            else {
+                "id": last.id,
+                "deployed_at": last.deployed_at,
+                "deployed_by": last.deployed_by,
+                "git_commit": last.git_commit,
+                "up_to_date": last.content_hash == b.content_hash,
+            },
+            "resources": {
+                "jobs": {
+                    key: {
+                        "name": _job_name(key, spec),
+                        "tasks": len(spec.tasks),
+                        "deployed": key in deployed,
+                    }
+                    for key, spec in b.resources.jobs.items()
+                },
+                **{
+                    kind: sorted(items)
+                    for kind, items in _resources(b).items()
+                    if kind != "jobs" and items
+                },
+            },
+        }
+
+    # jobs and runs -----------------------------------------------------------------------
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The jobs deployed to this target."""
+        return [
+            {
+                "job_id": job.job_key,
+                "name": job.name,
+                "tasks": len(job.definition.get("tasks", [])),
+                "schedule": (job.definition.get("schedule") or {}).get("quartz_cron_expression"),
+                "updated_at": job.updated_at,
+            }
+            for job in self.state.list_jobs(self.bundle.target)
+        ]
+
+    def run(
+        self,
+        job_key: str,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        wait: bool = True,
+        deploy: bool = True,
+    ) -> RunRecord:
+        """Run a job (deploying first when the bundle changed); wait for it unless told not to."""
+        self.bundle.job(job_key)
+        deployment = self.state.last_deployment(self.bundle.target)
+        if deploy and self.needs_deploy():
+            deployment = self.deploy()
+            self.console.info(f"Deployed target {self.bundle.target} (deployment {deployment.id})")
+        service = self._service()
+        run = service.submit(
+            job_key, parameters or {}, deployment_id=deployment.id if deployment else None
+        )
+        if not wait:
+            service.start_background(run, self._execute_argv(run.run_id))
+            self.console.info(f"Run {run.run_id} of job {job_key} started in the background")
+            return self.state.get_run(run.run_id) or run
+        return service.execute(run.run_id)
+
+    def execute_run(self, run_id: int) -> RunRecord:
+        """Drive a QUEUED run in this process (the background half of ``run(wait=False)``)."""
+        return self._service().execute(run_id)
+
+    def repair(self, run_id: int, *, tasks: Iterable[str] = (), wait: bool = True) -> RunRecord:
+        """Re-run the tasks of a finished run that did not succeed (and ``tasks``)."""
+        service = self._service()
+        run = service.repair(run_id, tasks=tasks)
+        if not wait:
+            service.start_background(run, self._execute_argv(run_id))
+            return run
+        return service.execute(run_id)
+
+    def cancel(self, run_id: int) -> RunRecord:
+        """Cancel an active run."""
+        return self._service().cancel(run_id)
+
+    def list_runs(self, *, job_key: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs of this target, newest first."""
+        reconcile_runs(self.state)
+        return self.state.list_runs(target=self.bundle.target, job_key=job_key, limit=limit)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """A run with every task attempt and the task values."""
+        reconcile_runs(self.state, run_ids=[run_id])
+        run = self.state.get_run(run_id)
+        if run is None:
+            raise RunError(f"run {run_id} does not exist; list runs with: lakestack runs list")
+        data = run_to_dict(run)
+        data["tasks"] = [task_run_to_dict(t) for t in self.state.list_task_runs(run_id)]
+        data["task_values"] = self.state.get_task_values(run_id)
+        data["child_runs"] = [
+            r.run_id for r in self.state.list_runs(limit=1000) if r.parent_run_id == run_id
+        ]
+        return data
+
+    def logs(
+        self, run_id: int, task_key: str | None = None, *, attempt: int | None = None
+    ) -> list[tuple[TaskRunRecord, str]]:
+        """The output of each attempt of ``task_key`` (default: every task) of a run."""
+        details = self.state.list_task_runs(run_id)
+        if not details and self.state.get_run(run_id) is None:
+            raise RunError(f"run {run_id} does not exist; list runs with: lakestack runs list")
+        keys = sorted({t.task_key for t in details})
+        if task_key is not None and task_key not in keys:
+            raise RunError(f"run {run_id} has no task '{task_key}' (tasks: {', '.join(keys)})")
+        selected = [
+            t
+            for t in details
+            if t.log_dir
+            and (task_key is None or t.task_key == task_key)
+            and (attempt is None or t.attempt == attempt)
+        ]
+        out = []
+        for record in selected:
+            path = Path(record.log_dir or "") / "output.log"
+            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+            out.append((record, text))
+        return out
+
+    # internals ---------------------------------------------------------------------------
+
+    def _service(self) -> JobService:
+        b = self.bundle
+        settings = b.settings
+        smtp = None
+        if settings.smtp is not None:
+            s = settings.smtp
+            smtp = SmtpConfig(
+                host=s.host,
+                port=s.port,
+                sender=s.sender or "lakestack@localhost",
+                username=s.username,
+                password=os.environ.get(s.password_env) if s.password_env else None,
+                starttls=s.starttls,
+                ssl=s.ssl,
+            )
+        destinations = {
+            name: dest.model_dump(mode="json")
+            for name, dest in settings.notification_destinations.items()
+        }
+        options = RunOptions(
+            target=b.target,
+            bundle_root=b.root,
+            workspace_root=b.workspace_root,
+            user=b.user,
+            max_parallel=settings.compute.max_parallel_tasks or os.cpu_count() or 1,
+            preload=preload_modules(b.resources.jobs.values(), b.root, settings.preload),
+            notify=NotifyConfig(destinations=destinations, smtp=smtp),
+        )
+        return JobService(self.state, self.console, options, self._load_deployed_job)
+
+    def _load_deployed_job(self, job_id: str) -> tuple[str, str, JobSpec]:
+        record = self.state.get_job(self.bundle.target, job_id)
+        if record is None:
+            known = ", ".join(j.job_key for j in self.state.list_jobs(self.bundle.target)) or "none"
+            raise JobError(
+                f"job '{job_id}' is not deployed to target {self.bundle.target} "
+                f"(deployed: {known}); "
+                "job ids are job keys: use ${resources.jobs.<key>.id}"
+            )
+        return record.job_key, record.name, JobSpec.model_validate(record.definition)
+
+    def _execute_argv(self, run_id: int) -> list[str]:
+        argv = ["runs", "execute", str(run_id), "-t", self.bundle.target]
+        for name, value in self._variables.items():
+            argv += ["--var", f"{name}={value}"]
+        return argv
+
+
+def _job_name(key: str, spec: JobSpec) -> str:
+    return spec.name or key
+
+
+def _resources(bundle: Bundle) -> dict[str, Any]:
+    data = bundle.resources.model_dump(exclude_none=True)
+    return {kind: items for kind, items in data.items() if isinstance(items, dict)}
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def run_to_dict(run: RunRecord) -> dict[str, Any]:
+    """A run as JSON-able data."""
+    return {
+        "run_id": run.run_id,
+        "job_id": run.job_key,
+        "job_name": run.job_name,
+        "target": run.target,
+        "state": run.state,
+        "state_message": run.state_message,
+        "trigger_type": run.trigger_type,
+        "parameters": run.parameters,
+        "created_by": run.created_by,
+        "created_at": run.created_at,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "parent_run_id": run.parent_run_id,
+        "parent_task_key": run.parent_task_key,
+        "repair_count": run.repair_count,
+        "orchestrator_pid": run.owner_pid,
+    }
+
+
+def task_run_to_dict(task: TaskRunRecord) -> dict[str, Any]:
+    """A task attempt as JSON-able data."""
+    return {
+        "task_key": task.task_key,
+        "iteration": task.iteration,
+        "attempt": task.attempt,
+        "repair_index": task.repair_index,
+        "state": task.state,
+        "outcome": task.outcome,
+        "start_time": task.start_time,
+        "end_time": task.end_time,
+        "exit_code": task.exit_code,
+        "error": task.error,
+        "log_dir": task.log_dir,
+        "child_run_id": task.child_run_id,
+        "details": task.details,
+    }
