@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import statistics
@@ -30,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,27 +183,27 @@ def read_clocks(out: Path) -> tuple[dict[str, float], dict[str, float]]:
 # ---------------------------------------------------------------- metrics
 
 
-def dispatch_gaps(dag: Dag, starts: dict[str, float], ends: dict[str, float]) -> list[float]:
-    """ms from the latest event that let each non-root task start to its first line.
+def dispatch_gaps(dag: Dag, starts: dict[str, float], ends: dict[str, float]) -> dict[str, float]:
+    """ms, per non-root task, from the latest event that let it start to its first line.
 
     The event is the end of its last upstream task or, when tasks queue for a slot, the latest
     end of any other task before it started (the slot it took). With more slots than running
     tasks this is a lower bound.
     """
-    gaps = []
+    gaps = {}
     for task, deps in dag.items():
         if not deps or task not in starts or any(d not in ends for d in deps):
             continue
         begun = starts[task]
         freed = [end for key, end in ends.items() if key != task and end <= begun]
         trigger = max([max(ends[d] for d in deps), *freed])
-        gaps.append((begun - trigger) * 1000)
+        gaps[task] = round((begun - trigger) * 1000, 1)
     return gaps
 
 
-def start_latencies(starts: dict[str, float], recorded: dict[str, float]) -> list[float]:
-    """ms from the start time the orchestrator recorded to the task's first line."""
-    return [(starts[k] - recorded[k]) * 1000 for k in starts if k in recorded]
+def start_latencies(starts: dict[str, float], recorded: dict[str, float]) -> dict[str, float]:
+    """ms, per task, from the start time the orchestrator recorded to the task's first line."""
+    return {k: round((starts[k] - recorded[k]) * 1000, 1) for k in starts if k in recorded}
 
 
 def max_concurrency(starts: dict[str, float], ends: dict[str, float]) -> int:
@@ -235,8 +235,8 @@ def clock_metrics(
         "order_ok": order_ok(dag, starts, ends),
         "max_concurrency": max_concurrency(starts, ends),
         "first_task_s": round(min(roots) - launched, 3) if roots else None,
-        "dispatch_ms": [round(g, 1) for g in dispatch_gaps(dag, starts, ends)],
-        "import_s": [round(ends[k] - starts[k], 3) for k in starts if k in ends],
+        "dispatch_ms": dispatch_gaps(dag, starts, ends),
+        "import_s": {k: round(ends[k] - starts[k], 3) for k in sorted(starts) if k in ends},
     }
 
 
@@ -272,21 +272,53 @@ class Proc:
     foreign_share: float = 0.0
 
 
-def busy_cpu_s() -> float:
-    """CPU seconds spent by the whole machine so far (user, nice, system, irq, softirq)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:8]
-    except OSError:
-        return 0.0
-    ticks = sum(int(x) for i, x in enumerate(fields) if i != 3 and i != 4)  # minus idle, iowait
-    return ticks / os.sysconf("SC_CLK_TCK")
+class ForeignCpu(threading.Thread):
+    """Samples /proc while a benchmark subprocess runs: CPU used by processes outside it.
 
+    Processes in the subprocess's session (it is started with ``start_new_session``, and its
+    workers inherit the session) and in this harness's session are ours; every other process
+    is foreign load. Processes that live less than one sampling interval are missed.
+    """
 
-def own_cpu_s() -> float:
-    """CPU seconds of this process and of its reaped descendants."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.ours = {os.getsid(0)}
+        self.seen: dict[int, int] = {}
+        self.foreign_ticks = 0
+        self.stopped = threading.Event()
+        self.sample()
+
+    def sample(self) -> None:
+        """Add the CPU ticks foreign processes used since the previous sample."""
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, session, ticks = int(entry.name), int(fields[3]), int(fields[11]) + int(fields[12])
+            if session in self.ours:
+                continue
+            previous = self.seen.get(pid)
+            self.seen[pid] = ticks
+            if previous is not None and ticks > previous:
+                self.foreign_ticks += ticks - previous
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        while not self.stopped.wait(self.interval):
+            self.sample()
+
+    def stop(self, wall_s: float) -> float:
+        """Stop sampling; the share of all CPUs that foreign processes used."""
+        self.stopped.set()
+        self.join()
+        self.sample()
+        seconds = self.foreign_ticks / os.sysconf("SC_CLK_TCK")
+        return seconds / (wall_s * (os.cpu_count() or 1)) if wall_s > 0 else 0.0
 
 
 def bench_env(**extra: str) -> dict[str, str]:
@@ -300,7 +332,7 @@ def bench_env(**extra: str) -> dict[str, str]:
 def run_proc(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Proc:
     """Run a command in its own process group, timed by the wall clock; kill it on timeout."""
     load1 = os.getloadavg()[0]
-    cpu0 = busy_cpu_s(), own_cpu_s()
+    foreign = ForeignCpu()
     launched = time.time()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -312,6 +344,8 @@ def run_proc(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> 
         text=True,
         start_new_session=True,
     )
+    foreign.ours.add(proc.pid)
+    foreign.start()
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
         timed_out = False
@@ -320,9 +354,14 @@ def run_proc(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> 
         stdout, stderr = proc.communicate()
         timed_out = True
     wall = time.perf_counter() - t0
-    foreign = (busy_cpu_s() - cpu0[0]) - (own_cpu_s() - cpu0[1])
-    share = max(0.0, foreign) / (wall * (os.cpu_count() or 1))
+    share = foreign.stop(wall)
     return Proc(proc.returncode, launched, wall, stdout, stderr, timed_out, load1, round(share, 3))
+
+
+def busy(sample: dict[str, Any]) -> str:
+    """A note for a progress line when other processes used the CPUs during the sample."""
+    share = sample.get("foreign_cpu_share", 0.0)
+    return f" (other processes used {share:.0%} of the CPUs)" if share > FOREIGN_LIMIT else ""
 
 
 def tail(text: str, lines: int = 15) -> str:
@@ -452,10 +491,8 @@ def lakestack_once(cli: Path, folder: Path, out: Path, dag: Dag, timeout: float)
     rec_starts, rec_ends, problem = lakestack_task_times(cli, folder, run_id, env)
     if problem:
         sample["records_error"] = problem
-    sample["start_ms"] = [round(x, 1) for x in start_latencies(starts, rec_starts)]
-    sample["recorded_dispatch_ms"] = [
-        round(g, 1) for g in dispatch_gaps(dag, starts, rec_ends) if rec_ends
-    ]
+    sample["start_ms"] = start_latencies(starts, rec_starts)
+    sample["recorded_dispatch_ms"] = dispatch_gaps(dag, starts, rec_ends)
     return sample
 
 
@@ -472,12 +509,12 @@ def lakestack_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, 
         write_lakestack_bundle(folder, dag, out)
         first = lakestack_once(cli, folder, out, dag, args.timeout)
         label = "warm-up" if rep < args.warmup else f"run {rep - args.warmup + 1}"
-        print(f"  lakestack {label}: cold {first['wall_s']} s", end="", flush=True)
+        print(f"  lakestack {label}: cold {first['wall_s']} s{busy(first)}", end="", flush=True)
         if first.get("error"):
             print(f"\n  lakestack failed: {tail(first['error'], 3)}", flush=True)
             return {"error": first["error"], "failed": [first]}
         second = lakestack_once(cli, folder, out, dag, args.timeout)
-        print(f", warm {second['wall_s']} s", flush=True)
+        print(f", warm {second['wall_s']} s{busy(second)}", flush=True)
         if rep >= args.warmup:
             cold.append(first)
             warm.append(second)
@@ -570,9 +607,9 @@ def dagster_once(folder: Path, out: Path, dag: Dag, timeout: float) -> dict:
     launched = {k: s.get("STEP_WORKER_STARTING", s.get("STEP_START")) for k, s in steps.items()}
     step_start = {k: s["STEP_START"] for k, s in steps.items() if "STEP_START" in s}
     step_end = {k: s["STEP_SUCCESS"] for k, s in steps.items() if "STEP_SUCCESS" in s}
-    sample["start_ms"] = [round(x, 1) for x in start_latencies(starts, launched)]
-    sample["start_ms_vs_step_start"] = [round(x, 1) for x in start_latencies(starts, step_start)]
-    sample["recorded_dispatch_ms"] = [round(g, 1) for g in dispatch_gaps(dag, starts, step_end)]
+    sample["start_ms"] = start_latencies(starts, launched)
+    sample["start_ms_vs_step_start"] = start_latencies(starts, step_start)
+    sample["recorded_dispatch_ms"] = dispatch_gaps(dag, starts, step_end)
     return sample
 
 
@@ -591,7 +628,7 @@ def dagster_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, An
     for rep in range(args.warmup + args.repeat):
         sample = dagster_once(folder, out, dag, args.timeout)
         label = "warm-up" if rep < args.warmup else f"run {rep - args.warmup + 1}"
-        print(f"  dagster {label}: {sample['wall_s']} s", flush=True)
+        print(f"  dagster {label}: {sample['wall_s']} s{busy(sample)}", flush=True)
         if sample.get("error"):
             print(f"  dagster failed: {tail(sample['error'], 3)}", flush=True)
             return {"error": sample["error"], "failed": [sample]}
@@ -609,8 +646,14 @@ def dagster_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, An
 
 
 def pooled(samples: list[dict], key: str) -> list[float]:
-    """One per-task metric pooled over the measured runs."""
-    return [x for s in samples for x in s.get(key, [])]
+    """One per-task metric ({task: value}) pooled over the measured runs."""
+    return [x for s in samples for x in s.get(key, {}).values()]
+
+
+def slowest(samples: list[dict], key: str) -> tuple[str, float] | None:
+    """The task with the largest value of a per-task metric over the measured runs."""
+    pairs = [(task, x) for s in samples for task, x in s.get(key, {}).items()]
+    return max(pairs, key=lambda pair: pair[1]) if pairs else None
 
 
 def side_row(label: str, samples: list[dict]) -> dict[str, Any]:
@@ -675,6 +718,18 @@ def report(n_tasks: int, lake: dict, dag_side: dict) -> tuple[list[dict], list[s
             f"dagster start_ms is from STEP_WORKER_STARTING; from STEP_START: "
             f"p50 {pct(step_start, 0.5)} ms, max {max(step_start)} ms"
         )
+    for label, samples in (
+        ("lakestack warm", lake.get("warm", [])),
+        ("lakestack cold", lake.get("cold", [])),
+        ("dagster", dag_side.get("runs", [])),
+    ):
+        worst = slowest(samples, "start_ms")
+        first = spread([s["first_task_s"] for s in samples if s.get("first_task_s") is not None])
+        if worst:
+            lines.append(
+                f"{label}: slowest start {worst[1]} ms ({worst[0]}); launch to first task "
+                f"median {first['median']} s"
+            )
     for label, side in (("lakestack", lake), ("dagster", dag_side)):
         for key in ("error", "skipped"):
             if side.get(key):
@@ -691,8 +746,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="bench-orchestration-"))
     try:
         print(f"  work folder {root}", flush=True)
-        lake = lakestack_side(args, dag, root)
-        dag_side = dagster_side(args, dag, root)
+        sides = set(getattr(args, "params", {}).get("sides", "lakestack,dagster").split(","))
+        lake = lakestack_side(args, dag, root) if "lakestack" in sides else {"skipped": "-p sides"}
+        dag_side = dagster_side(args, dag, root) if "dagster" in sides else {"skipped": "-p sides"}
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -10,6 +10,7 @@ Each benchmark module exposes ``run(args) -> dict``. The returned dict may hold:
 Usage::
 
     .venv/bin/python benchmarks/run.py [--only NAME[,NAME]] [--smoke] [--repeat N] [--warmup N]
+        [-p KEY=VALUE ...]
 
 Results go to ``benchmarks/results/<name>-<timestamp>.json`` (git-ignored).
 """
@@ -44,7 +45,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
     parser.add_argument("--keep", action="store_true", help="keep the temp folders")
     parser.add_argument("--no-save", action="store_true", help="do not write JSON results")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="benchmark-specific setting (see benchmarks/README.md)",
+    )
     args = parser.parse_args(argv)
+    args.params = dict(item.split("=", 1) for item in args.param if "=" in item)
     args.only = [name for item in args.only for name in item.split(",") if name]
     if args.repeat is None:
         args.repeat = 1 if args.smoke else 3

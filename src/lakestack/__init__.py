@@ -21,6 +21,7 @@ def __getattr__(name: str) -> Any:
     if name == "dbutils":
         from lakestack.runtime.dbutils import dbutils
 
+        globals()["dbutils"] = dbutils  # later lookups skip this function
         return dbutils
     raise AttributeError(f"module 'lakestack' has no attribute {name!r}")
 

@@ -18,8 +18,8 @@ from lakestack.errors import ConfigError, JobError, RunError
 from lakestack.jobs.notify import NotifyConfig, SmtpConfig
 from lakestack.jobs.preload import preload_modules
 from lakestack.jobs.reconcile import reconcile_runs
-from lakestack.jobs.service import JobService, RunOptions
-from lakestack.state import open_state_store
+from lakestack.jobs.service import JobService, RunOptions, merge_parameters
+from lakestack.state import open_state_store, redact_url
 from lakestack.state.base import StateStore
 from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
 
@@ -140,7 +140,7 @@ class Workspace:
         deployed = {job.job_key for job in self.state.list_jobs(b.target)}
         return {
             "bundle": {"name": b.name, "target": b.target, "mode": b.mode, "file": str(b.file)},
-            "workspace": {"root": str(b.workspace_root), "state": _redact(b.state_url)},
+            "workspace": {"root": str(b.workspace_root), "state": redact_url(b.state_url)},
             "deployment": None
             if last is None
             else {
@@ -191,7 +191,7 @@ class Workspace:
         deploy: bool = True,
     ) -> RunRecord:
         """Run a job (deploying first when the bundle changed); wait for it unless told not to."""
-        self.bundle.job(job_key)
+        merge_parameters(job_key, self.bundle.job(job_key), parameters or {})  # fail before writing
         deployment = self.state.last_deployment(self.bundle.target)
         if deploy and self.needs_deploy():
             deployment = self.deploy()
@@ -323,15 +323,6 @@ def _job_name(key: str, spec: JobSpec) -> str:
 def _resources(bundle: Bundle) -> dict[str, Any]:
     data = bundle.resources.model_dump(exclude_none=True)
     return {kind: items for kind, items in data.items() if isinstance(items, dict)}
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
 
 
 def run_to_dict(run: RunRecord) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from lakestack.jobs.context import TaskContext, current_context
 from lakestack.runtime.locate import find_workspace_root
 
-__all__ = ["TaskContext", "context", "workspace_root"]
+__all__ = ["TaskContext", "context", "local_path", "workspace_root"]
 
 
 def context() -> TaskContext | None:
@@ -33,3 +33,15 @@ def workspace_root() -> Path:
     """The workspace root: the job's, or ``.lakestack`` beside the nearest bundle file."""
     ctx = current_context()
     return Path(ctx.workspace_root) if ctx is not None else find_workspace_root()
+
+
+def local_path(path: str) -> Path:
+    """The local file for a path as Databricks code writes it.
+
+    ``/Volumes/<catalog>/<schema>/<volume>/...`` (and ``dbfs:/Volumes/...``) map into the
+    workspace's warehouse; ``file:`` and plain paths are returned as they are. Use it where
+    Databricks code would open a volume path directly, e.g. ``pd.read_csv(local_path(p))``.
+    """
+    from lakestack.lake.volumes import resolve_path
+
+    return resolve_path(path, workspace_root())

@@ -1,0 +1,94 @@
+"""The quickstart example bundle, end to end through the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import lakestack
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "quickstart"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    target = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".lakestack"))
+    return target
+
+
+def test_quickstart_end_to_end(project: Path) -> None:
+    validated = lakestack("bundle", "validate", "--output", "json", cwd=project)
+    assert validated.code == 0, validated.err
+    assert validated.json()["resources"]["jobs"] == ["daily_pipeline", "nightly"]
+
+    deployed = lakestack("bundle", "deploy", cwd=project)
+    assert deployed.code == 0, deployed.err
+    assert "Deployed 2 jobs to target dev" in deployed.out
+
+    listed = lakestack("jobs", "list", "-o", "json", cwd=project)
+    assert [j["job_id"] for j in listed.json()] == ["daily_pipeline", "nightly"]
+    assert listed.json()[0]["name"].startswith("[dev ")
+
+    run = lakestack(
+        "bundle", "run", "daily_pipeline", "--params", "rows=300", "-o", "json", cwd=project
+    )
+    assert run.code == 0, run.out + run.err
+    result = run.json()
+    assert result["state"] == "SUCCESS"
+    latest = {t["task_key"]: t["state"] for t in result["tasks"] if t["iteration"] is None}
+    assert latest == {
+        "ingest": "SUCCESS",
+        "profile": "SUCCESS",
+        "train": "SUCCESS",
+        "good_enough": "SUCCESS",
+        "score_segments": "SUCCESS",
+        "alert_low_accuracy": "EXCLUDED",
+        "summary": "SUCCESS",
+    }
+    assert result["task_values"]["ingest"]["rows"] == 300
+    assert result["task_values"]["train"]["accuracy"] >= 0.8
+    run_id = result["run_id"]
+
+    logs = lakestack("runs", "logs", str(run_id), "--task", "profile", cwd=project)
+    assert logs.code == 0
+    assert "setosa | 100" in logs.out
+
+    summary_logs = lakestack(
+        "runs", "logs", str(run_id), "--task", "summary", "-o", "json", cwd=project
+    )
+    [entry] = summary_logs.json()
+    executed = Path(entry["log_dir"]) / "notebook.ipynb"
+    assert executed.exists()
+    assert "setosa.csv" in executed.read_text()
+
+    text = lakestack("runs", "get", str(run_id), cwd=project)
+    assert text.code == 0
+    assert "score_segments" in text.out and "EXCLUDED" in text.out
+
+    runs = lakestack("runs", "list", "-o", "json", cwd=project)
+    assert [r["run_id"] for r in runs.json()] == [run_id]
+
+    summary = lakestack("bundle", "summary", "-o", "json", cwd=project)
+    assert summary.json()["deployment"]["up_to_date"] is True
+
+    destroyed = lakestack("bundle", "destroy", "--auto-approve", cwd=project)
+    assert destroyed.code == 0
+    assert lakestack("jobs", "list", "-o", "json", cwd=project).json() == []
+    assert (
+        lakestack("runs", "get", str(run_id), "-o", "json", cwd=project).json()["state"]
+        == "SUCCESS"
+    )
+
+
+def test_nightly_runs_the_pipeline_as_a_child_run(project: Path) -> None:
+    run = lakestack("bundle", "run", "nightly", "-t", "ci", "-o", "json", cwd=project)
+    assert run.code == 0, run.out + run.err
+    [child] = run.json()["child_runs"]
+    child_run = lakestack("runs", "get", str(child), "-t", "ci", "-o", "json", cwd=project).json()
+    assert child_run["parameters"]["rows"] == "2000"
+    assert child_run["parent_run_id"] == run.json()["run_id"]
