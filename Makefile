@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/dev.lock
 	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@# precompile: where PYTHONDONTWRITEBYTECODE is set, every task process would recompile its imports
+	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src >/dev/null 2>&1 || true
 	@touch $(STAMP)
 
 install: $(STAMP) ## create the environment (.venv) from the lock file

@@ -276,14 +276,14 @@ class ForeignCpu(threading.Thread):
     """Samples /proc while a benchmark subprocess runs: CPU used by processes outside it.
 
     Processes in the subprocess's session (it is started with ``start_new_session``, and its
-    workers inherit the session) and in this harness's session are ours; every other process
-    is foreign load. Processes that live less than one sampling interval are missed.
+    workers inherit the session) and this harness are ours; every other process is foreign
+    load. Processes that live less than one sampling interval are missed.
     """
 
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.interval = interval
-        self.ours = {os.getsid(0)}
+        self.ours: set[int] = set()  # sessions
         self.seen: dict[int, int] = {}
         self.foreign_ticks = 0
         self.stopped = threading.Event()
@@ -300,7 +300,7 @@ class ForeignCpu(threading.Thread):
             except OSError:
                 continue
             pid, session, ticks = int(entry.name), int(fields[3]), int(fields[11]) + int(fields[12])
-            if session in self.ours:
+            if session in self.ours or pid == os.getpid():
                 continue
             previous = self.seen.get(pid)
             self.seen[pid] = ticks

@@ -192,11 +192,13 @@ class Workspace:
     ) -> RunRecord:
         """Run a job (deploying first when the bundle changed); wait for it unless told not to."""
         merge_parameters(job_key, self.bundle.job(job_key), parameters or {})  # fail before writing
+        service = self._service()
+        if wait:
+            service.warm_up()
         deployment = self.state.last_deployment(self.bundle.target)
         if deploy and self.needs_deploy():
             deployment = self.deploy()
             self.console.info(f"Deployed target {self.bundle.target} (deployment {deployment.id})")
-        service = self._service()
         run = service.submit(
             job_key, parameters or {}, deployment_id=deployment.id if deployment else None
         )

@@ -69,7 +69,8 @@ class LocalExecutor(Executor):
     """Task processes forked from a warm worker on this machine."""
 
     def __init__(self, preload: Sequence[str] = ()) -> None:
-        self.preload = sorted({*_ALWAYS_PRELOAD, *preload})
+        # the freeze module goes last: it freezes what the others allocated
+        self.preload = [*sorted({*_ALWAYS_PRELOAD, *preload}), "lakestack.jobs._freeze"]
         server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
         if getattr(server, "_preload_modules", None) != self.preload:
             # a worker with other imports is running (another bundle in this process): replace it

@@ -78,6 +78,16 @@ class JobService:
         self.console = console
         self.options = options
         self.load_job = load_job
+        self._executor: LocalExecutor | None = None
+
+    def warm_up(self) -> None:
+        """Start the warm worker now, so that its imports overlap with other work."""
+        self._local_executor().warm_up()
+
+    def _local_executor(self) -> LocalExecutor:
+        if self._executor is None:
+            self._executor = LocalExecutor(self.options.preload)
+        return self._executor
 
     def submit(
         self,
@@ -143,7 +153,7 @@ class JobService:
         spec = JobSpec.model_validate(run.definition)
         self.state.update_run(run_id, owner_pid=os.getpid(), owner_host=socket.gethostname())
         kept, values, pending = self._repair_inputs(run)
-        executor = LocalExecutor(self.options.preload)
+        executor = self._local_executor()
         executor.warm_up()
         notifier = Notifier(
             self.state,
