@@ -387,8 +387,9 @@ def lakestack_bin() -> Path | None:
 def find_run_id(obj: Any) -> int | None:
     """The first ``run_id`` in a JSON document."""
     if isinstance(obj, dict):
-        if isinstance(obj.get("run_id"), int):
-            return obj["run_id"]
+        run_id = obj.get("run_id")
+        if isinstance(run_id, int):
+            return run_id
         values = list(obj.values())
     elif isinstance(obj, list):
         values = obj
@@ -466,7 +467,7 @@ def lakestack_task_times(
     return starts, ends, None
 
 
-def lakestack_once(cli: Path, folder: Path, out: Path, dag: Dag, timeout: float) -> dict:
+def lakestack_once(cli: Path, folder: Path, out: Path, dag: Dag, timeout: float) -> dict[str, Any]:
     """One timed ``lakestack bundle run`` and its metrics."""
     env = bench_env()
     reset_out(out)
@@ -501,8 +502,8 @@ def lakestack_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, 
     cli = lakestack_bin()
     if cli is None:
         return {"error": "no lakestack executable (make install)"}
-    cold: list[dict] = []
-    warm: list[dict] = []
+    cold: list[dict[str, Any]] = []
+    warm: list[dict[str, Any]] = []
     for rep in range(args.warmup + args.repeat):
         folder = root / f"lakestack-{rep}"
         out = folder / "out"
@@ -573,7 +574,7 @@ def dagster_versions() -> dict[str, str]:
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
-def dagster_records(folder: Path, env: dict[str, str]) -> tuple[dict | None, str | None]:
+def dagster_records(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
     """The newest run's step events, read with the Dagster venv."""
     proc = run_proc([str(dagster_python()), "dagster_events.py"], folder, env, 120)
     if proc.rc != 0:
@@ -581,7 +582,7 @@ def dagster_records(folder: Path, env: dict[str, str]) -> tuple[dict | None, str
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
-def dagster_once(folder: Path, out: Path, dag: Dag, timeout: float) -> dict:
+def dagster_once(folder: Path, out: Path, dag: Dag, timeout: float) -> dict[str, Any]:
     """One timed ``dagster job execute`` and its metrics."""
     env = bench_env(DAGSTER_HOME=str(folder / "dagster_home"))
     reset_out(out)
@@ -623,8 +624,8 @@ def dagster_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, An
     folder = root / "dagster"
     out = folder / "out"
     write_dagster_job(folder, dag, out, max_concurrent)
-    warmups: list[dict] = []
-    runs: list[dict] = []
+    warmups: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
     for rep in range(args.warmup + args.repeat):
         sample = dagster_once(folder, out, dag, args.timeout)
         label = "warm-up" if rep < args.warmup else f"run {rep - args.warmup + 1}"
@@ -645,18 +646,18 @@ def dagster_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, An
 # ---------------------------------------------------------------- report
 
 
-def pooled(samples: list[dict], key: str) -> list[float]:
+def pooled(samples: list[dict[str, Any]], key: str) -> list[float]:
     """One per-task metric ({task: value}) pooled over the measured runs."""
     return [x for s in samples for x in s.get(key, {}).values()]
 
 
-def slowest(samples: list[dict], key: str) -> tuple[str, float] | None:
+def slowest(samples: list[dict[str, Any]], key: str) -> tuple[str, float] | None:
     """The task with the largest value of a per-task metric over the measured runs."""
     pairs = [(task, x) for s in samples for task, x in s.get(key, {}).items()]
     return max(pairs, key=lambda pair: pair[1]) if pairs else None
 
 
-def side_row(label: str, samples: list[dict]) -> dict[str, Any]:
+def side_row(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
     """One table row for a list of measured runs."""
     walls = spread([s["wall_s"] for s in samples])
     start, disp, imp = (pooled(samples, k) for k in ("start_ms", "dispatch_ms", "import_s"))
@@ -681,7 +682,9 @@ def ratio(num: float | None, den: float | None) -> float | None:
     return round(num / den, 2) if num and den else None
 
 
-def report(n_tasks: int, lake: dict, dag_side: dict) -> tuple[list[dict], list[str], dict]:
+def report(
+    n_tasks: int, lake: dict[str, Any], dag_side: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
     """Table rows, summary lines and ratios."""
     rows = []
     if lake.get("cold"):

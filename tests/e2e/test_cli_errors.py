@@ -176,3 +176,20 @@ def test_help_is_fast_and_lists_the_commands(tmp_path: Path) -> None:
     assert result.code == 0
     for group in ("bundle", "runs", "jobs"):
         assert group in result.out
+
+
+def test_mlops_stacks_bundle_validates_unchanged_through_the_cli() -> None:
+    stacks = Path(__file__).parents[1] / "fixtures" / "bundles" / "mlops_stacks"
+    for target in ("dev", "staging", "prod", "test"):
+        result = lakestack("bundle", "validate", "-t", target, "-o", "json", cwd=stacks)
+        assert result.code == 0, result.err
+        data = result.json()
+        assert data["target"] == target
+        assert set(data["resources"]["jobs"]) >= {
+            "model_training_job",
+            "batch_inference_job",
+            "retraining_job",
+        }
+        # the template's stray keys are warnings, never errors, in a databricks.yml bundle
+        assert all(line.startswith('{"warning"') for line in result.err.splitlines())
+    assert not (stacks / ".lakestack").exists()

@@ -9,7 +9,14 @@ import lakestack
 
 
 def test_public_names_are_pinned() -> None:
-    assert lakestack.__all__ == ["Bundle", "LakestackError", "Workspace", "__version__", "dbutils", "load_bundle"]
+    assert lakestack.__all__ == [
+        "Bundle",
+        "LakestackError",
+        "Workspace",
+        "__version__",
+        "dbutils",
+        "load_bundle",
+    ]
     for name in lakestack.__all__:
         assert getattr(lakestack, name) is not None
 
