@@ -99,8 +99,8 @@ class TerminalConsole(Console):
         self._out = RichConsole(file=out or sys.stdout, highlight=False, soft_wrap=True)
         self._err = RichConsole(file=err or sys.stderr, highlight=False, soft_wrap=True)
         self._live: Any = None
-        self._tasks: dict[str, tuple[str, str]] = {}
-        self._run_id = 0
+        # the run the command started, then the child runs it starts (run_job_task), in order
+        self._runs: dict[int, _RunView] = {}
         self._lock = threading.Lock()
 
     def info(self, message: str) -> None:
@@ -141,8 +141,17 @@ class TerminalConsole(Console):
             self._out.print(table)
 
     def run_started(self, run_id: int, job_key: str, task_keys: Sequence[str]) -> None:
-        self._run_id = run_id
-        self._tasks = dict.fromkeys(task_keys, ("PENDING", ""))
+        with self._lock:
+            nested = bool(self._runs)
+            self._runs[run_id] = _RunView(
+                job_key, dict.fromkeys(task_keys, ("PENDING", "")), nested
+            )
+            if nested:
+                if self._live is not None:
+                    self._live.update(self._render())
+                else:
+                    self._out.print(f"  child run {run_id} of job {job_key} started", markup=False)
+                return
         self._out.print(f"Run {run_id} of job [bold]{_escape(job_key)}[/bold] started")
         if self._out.is_terminal:
             from rich.live import Live
@@ -154,17 +163,30 @@ class TerminalConsole(Console):
 
     def task_state(self, run_id: int, task_key: str, state: str, message: str = "") -> None:
         with self._lock:
-            if run_id != self._run_id:
+            view = self._runs.get(run_id)
+            if view is None:
                 return
-            self._tasks[task_key] = (state, message)
+            view.tasks[task_key] = (state, message)
             if self._live is not None:
                 self._live.update(self._render())
             else:
+                indent = "    " if view.nested else "  "
+                label = f"{view.job_key}.{task_key}" if view.nested else task_key
                 suffix = f"  {message}" if message else ""
-                self._out.print(f"  {task_key:<24} {state}{suffix}", markup=False)
+                self._out.print(f"{indent}{label:<24} {state}{suffix}", markup=False)
 
     def run_finished(self, run_id: int, state: str, message: str = "") -> None:
+        view = self._runs.get(run_id)
+        if view is not None and view.nested:
+            with self._lock:
+                view.state = state
+                if self._live is not None:
+                    self._live.update(self._render())
+                else:
+                    self._out.print(f"  child run {run_id} {state}", markup=False)
+            return
         self._stop_live()
+        self._runs.clear()
         style = _STATE_STYLE.get(state, "white")
         suffix = f": {_escape(message)}" if message else ""
         self._out.print(f"Run {run_id} [{style}]{state}[/{style}]{suffix}")
@@ -182,10 +204,31 @@ class TerminalConsole(Console):
         from rich.table import Table
 
         table = Table(box=None, show_header=False, padding=(0, 2))
-        for key, (state, message) in self._tasks.items():
-            style = _STATE_STYLE.get(state, "white")
-            table.add_row(key, f"[{style}]{state}[/{style}]", _escape(message))
+        for run_id, view in self._runs.items():
+            indent = "  " if view.nested else ""
+            if view.nested:
+                style = _STATE_STYLE.get(view.state, "white")
+                table.add_row(
+                    f"[bold]{_escape(view.job_key)}[/bold]",
+                    f"[{style}]run {run_id} {view.state}[/{style}]",
+                    "",
+                )
+            for key, (state, message) in view.tasks.items():
+                style = _STATE_STYLE.get(state, "white")
+                table.add_row(
+                    f"{indent}{_escape(key)}", f"[{style}]{state}[/{style}]", _escape(message)
+                )
         return table
+
+
+class _RunView:
+    """What the live table shows of one run."""
+
+    def __init__(self, job_key: str, tasks: dict[str, tuple[str, str]], nested: bool) -> None:
+        self.job_key = job_key
+        self.tasks = tasks
+        self.nested = nested
+        self.state = "RUNNING"
 
 
 class JsonConsole(Console):

@@ -40,7 +40,7 @@ def write(root: Path, text: str, name: str = "lakestack.yml") -> Path:
         ),
         (
             f"bundle: {{name: x}}\nvariables:\n  catalog: {{description: c}}\nresources:\n  jobs:\n    j:\n      name: ${{var.catalog}}\n      tasks:\n        - task_key: a\n          {TASK}\n",
-            r"variable 'catalog' has no value; set a default, a target override, --var catalog=\.\.\. or BUNDLE_VAR_catalog$",
+            r"^Error: lakestack\.yml:3: catalog: variable 'catalog' has no value; set a default, a target override, --var catalog=\.\.\. or BUNDLE_VAR_catalog$",
         ),
         (
             f"bundle: {{name: x}}\nresources:\n  jobs:\n    j:\n      name: ${{var.nope}}\n      tasks:\n        - task_key: a\n          {TASK}\n",

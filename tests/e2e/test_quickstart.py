@@ -92,3 +92,22 @@ def test_nightly_runs_the_pipeline_as_a_child_run(project: Path) -> None:
     child_run = lakestack("runs", "get", str(child), "-t", "ci", "-o", "json", cwd=project).json()
     assert child_run["parameters"]["rows"] == "2000"
     assert child_run["parent_run_id"] == run.json()["run_id"]
+
+    text_run = lakestack("bundle", "run", "nightly", "-t", "ci", cwd=project)
+    assert text_run.code == 0, text_run.out + text_run.err
+    lines = text_run.out.splitlines()
+    assert lines[0].startswith("Run ") and "of job nightly started" in lines[0]
+    assert any("child run" in line and "daily_pipeline" in line for line in lines)
+    assert any(line.strip().startswith("daily_pipeline.train") for line in lines)
+    assert "[green]" not in text_run.out
+    nightly_id = lines[0].split()[1]
+    notes = lakestack("runs", "logs", nightly_id, "-t", "ci", cwd=project)
+    assert f"its output: lakestack runs logs {int(nightly_id) + 1}" in notes.out
+    loop = lakestack(
+        "runs", "logs", str(child), "-t", "ci", "--task", "score_segments", cwd=project
+    )
+    assert "iterations succeeded; each is listed as score_segments[i]" in loop.out
+    condition = lakestack(
+        "runs", "logs", str(child), "-t", "ci", "--task", "good_enough", cwd=project
+    )
+    assert "(condition evaluated to true)" in condition.out

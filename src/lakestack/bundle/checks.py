@@ -116,6 +116,17 @@ def _check_job(key: str, job: JobSpec, raw: Any, jobs: set[str]) -> None:
             location=_loc(raw, "jobs", key, "tasks", first, "depends_on"),
         )
     params = {p.name for p in job.parameters}
+    for i, param in enumerate(job.parameters):
+        for ref in find_refs(param.default):
+            problem = check_ref(ref.path, task_keys=(), upstream=(), parameters=())
+            if ref.path.startswith(("task.", "tasks.", "job.parameters.")):
+                problem = "a job parameter cannot refer to tasks or to other parameters"
+            if problem is not None:
+                raise ReferenceError_(
+                    f"job '{key}', parameter '{param.name}': {ref.raw}: {problem}; a job "
+                    "parameter default may use {{job.*}}, {{bundle.target}} and {{workspace.*}}",
+                    location=_loc(raw, "jobs", key, "parameters", i, "default"),
+                )
     for i, task in enumerate(job.tasks):
         upstream = dag.ancestors(task.task_key)
         node = location_of(raw, ("jobs", key, "tasks", i))

@@ -16,7 +16,7 @@ __all__ = ["BUNDLE_FILE_NAMES", "current_user", "find_bundle_file", "read_git"]
 BUNDLE_FILE_NAMES = ("lakestack.yml", "lakestack.yaml", "databricks.yml", "databricks.yaml")
 
 
-def find_bundle_file(path: Path | None = None) -> Path:
+def find_bundle_file(path: str | os.PathLike[str] | None = None) -> Path:
     """The bundle file at ``path``: the file itself, or the one in the folder or its parents.
 
     Args:
@@ -25,7 +25,7 @@ def find_bundle_file(path: Path | None = None) -> Path:
     Raises:
         ConfigError: No bundle file is found, or a folder holds two.
     """
-    start = (path or Path.cwd()).expanduser().resolve()
+    start = (Path(path) if path else Path.cwd()).expanduser().resolve()
     if start.is_file():
         return start
     if not start.exists():
@@ -39,7 +39,7 @@ def find_bundle_file(path: Path | None = None) -> Path:
             return found[0]
     raise ConfigError(
         f"no bundle file ({', '.join(BUNDLE_FILE_NAMES)}) in {start} or its parents; "
-        "run `lakestack init` or cd into a bundle"
+        "cd into a bundle folder or pass its path (see docs/bundle.md)"
     )
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from lakestack.bundle.checks import check_resources, check_task_kinds
@@ -110,7 +109,7 @@ def _workspace_context(workspace: MergedMap, user: str) -> MergedMap:
 
 
 def load_bundle(
-    path: Path | None = None,
+    path: str | os.PathLike[str] | None = None,
     *,
     target: str | None = None,
     variables: Mapping[str, str] | None = None,
@@ -183,7 +182,14 @@ def load_bundle(
     interp = Interpolator(
         {"bundle": bundle_ctx, "workspace": workspace_ctx, "resources": resources_raw}, chosen
     )
-    resolved_vars = {name: interp.variable(name) for name in chosen}
+    declared = doc.get("variables")
+    resolved_vars = {
+        name: interp.variable(
+            name,
+            declared.location(name) if isinstance(declared, YamlMap) and name in declared else None,
+        )
+        for name in chosen
+    }
     bundle_res = interp.resolve(bundle_ctx)
     workspace_res = interp.resolve(workspace_ctx)
     resources_res = interp.resolve(resources_raw)

@@ -12,12 +12,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from lakestack.console import Console
+    from lakestack.state.models import TaskRunRecord
     from lakestack.workspace import Workspace
 
 __all__ = ["cli", "main"]
@@ -377,10 +379,26 @@ def runs_logs(
             name = record.task_key + (
                 f"[{record.iteration}]" if record.iteration is not None else ""
             )
-            console.info(
-                f"==> {name} attempt {record.attempt} ({record.state}) {record.log_dir}/output.log"
-            )
-            console.result(text.rstrip("\n") or "(no output)")
+            path = Path(record.log_dir or "") / "output.log"
+            where = f" {path}" if path.exists() else ""
+            console.info(f"==> {name} attempt {record.attempt} ({record.state}){where}")
+            console.result(text.rstrip("\n") or _no_output(record))
+
+
+def _no_output(record: TaskRunRecord) -> str:
+    """What to show for an attempt that printed nothing: a note for tasks run by lakestack."""
+    details = record.details or {}
+    if details.get("child_run_id") is not None:
+        child = details["child_run_id"]
+        return f"(ran job as run {child}; its output: lakestack runs logs {child})"
+    if "iterations" in details:
+        return (
+            f"({details.get('succeeded', 0)} of {details['iterations']} iterations succeeded; "
+            f"each is listed as {record.task_key}[i])"
+        )
+    if record.outcome is not None:
+        return f"(condition evaluated to {record.outcome})"
+    return "(no output)"
 
 
 @runs.command("repair")
@@ -403,6 +421,8 @@ def runs_repair(
         run = ws.repair(run_id, tasks=tasks, wait=not no_wait)
         if output == "json":
             console.result(ws.get_run(run_id))
+        elif not no_wait:
+            console.result(f"Logs: lakestack runs logs {run_id}")
         return 0 if no_wait or run.state == "SUCCESS" else 1
 
 

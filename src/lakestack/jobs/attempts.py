@@ -114,9 +114,13 @@ class ProcessAttempt(Attempt):
                 values=values if isinstance(values, dict) else {},
                 details=details,
             )
-        error = read_error(self._output_dir)
-        if error is None:
-            error = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        written = read_error(self._output_dir)
+        if written is None:
+            killed = code < 0
+            error = f"killed by signal {-code}" if killed else f"exited with code {code}"
+            details["error_code"] = "Killed" if killed else "ExitCode"
+        else:
+            error, details["error_code"] = written
         return AttemptResult(TaskState.FAILED, error=error, exit_code=code, details=details)
 
 

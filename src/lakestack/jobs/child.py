@@ -61,10 +61,10 @@ def task_main(payload: TaskPayload) -> None:
     except SystemExit as exc:
         code = _exit_code(exc)
         if code:
-            _write_error(payload, f"exited with code {code}")
+            _write_error(payload, f"exited with code {code}", "SystemExit")
     except BaseException as exc:  # the task's own error, whatever it is
         traceback.print_exc()
-        _write_error(payload, _one_line(exc))
+        _write_error(payload, _one_line(exc), type(exc).__name__)
         code = 1
     finally:
         sys.stdout.flush()
@@ -200,17 +200,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _write_error(payload: TaskPayload, message: str) -> None:
+def _write_error(payload: TaskPayload, message: str, code: str) -> None:
     path = Path(payload.output_dir) / ERROR_FILE
     with contextlib.suppress(OSError):
-        write_json_atomic(path, {"error": message})
+        write_json_atomic(path, {"error": message, "error_code": code})
 
 
-def read_error(output_dir: Path) -> str | None:
-    """The one-line error a task process wrote, if any."""
+def read_error(output_dir: Path) -> tuple[str, str] | None:
+    """The one-line error a task process wrote and its code (the exception's class), if any."""
     try:
         data: Any = json.loads((output_dir / ERROR_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     error = data.get("error") if isinstance(data, dict) else None
-    return str(error) if error else None
+    if not error:
+        return None
+    return str(error), str(data.get("error_code") or "TaskError")

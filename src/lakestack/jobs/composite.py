@@ -148,8 +148,22 @@ class ForEachAttempt(Attempt):
         loop = node.spec.for_each_task
         nested = loop.task.model_copy(update={"task_key": node.key, "depends_on": []})
         self._concurrency = loop.concurrency
+        # a repaired loop continues each iteration's attempt numbering: logs are never overwritten
+        next_attempt: dict[int, int] = {}
+        for row in parent.env.state.list_task_runs(parent.run_id):
+            if row.task_key == node.key and row.iteration is not None:
+                next_attempt[row.iteration] = max(
+                    next_attempt.get(row.iteration, 0), row.attempt + 1
+                )
         self._nodes = [
-            TaskNode(parent, nested, iteration=i, input_value=item) for i, item in enumerate(inputs)
+            TaskNode(
+                parent,
+                nested,
+                iteration=i,
+                input_value=item,
+                attempt_no=next_attempt.get(i, 0),
+            )
+            for i, item in enumerate(inputs)
         ]
         self._result: AttemptResult | None = None
         self._killed: tuple[TaskState, str] | None = None

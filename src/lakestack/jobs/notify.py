@@ -77,7 +77,8 @@ class Notifier:
         self._pending: list[Future[_Outcome]] = []
 
     def run_event(self, event: str, run: RunRecord, job: JobSpec) -> None:
-        """Notify about a run: ``on_start``, ``on_success`` or ``on_failure``."""
+        """Notify about a run: ``on_start``, ``on_success``, ``on_failure`` (also for a skipped
+        run) or ``on_duration_warning_threshold_exceeded``."""
         if self._muted(run.state, job):
             return
         payload = _payload(event, run, None, None)
@@ -209,6 +210,8 @@ class Notifier:
 
 
 def _verb(event: str, state: str) -> str:
+    if event == "on_duration_warning_threshold_exceeded":
+        return "is running past its duration warning threshold"
     return "started" if event == "on_start" else state
 
 

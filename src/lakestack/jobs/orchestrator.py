@@ -19,7 +19,7 @@ from typing import Any
 
 from lakestack.bundle.specs.jobs import JobSpec, TaskSpec
 from lakestack.console import Console
-from lakestack.errors import LakestackError
+from lakestack.errors import JobError, LakestackError, TaskError
 from lakestack.jobs.attempts import Attempt, AttemptResult, DoneAttempt, ProcessAttempt
 from lakestack.jobs.child import TaskPayload
 from lakestack.jobs.condition import evaluate_condition
@@ -31,6 +31,7 @@ from lakestack.jobs.resolve import NO_INPUT, RefScope, TaskInfo, render, resolve
 from lakestack.jobs.states import RunState, TaskState
 from lakestack.state.base import StateStore
 from lakestack.state.models import RunRecord, TaskRunRecord
+from lakestack.utils.refs import find_refs
 
 __all__ = ["RunEnv", "RunExecution", "now_ms"]
 
@@ -69,6 +70,15 @@ class RunEnv:
     running: int = 0
 
 
+_ERROR_CODES = {
+    TaskState.FAILED: "TaskError",
+    TaskState.TIMEDOUT: "TimedOut",
+    TaskState.CANCELED: "Canceled",
+}
+"""``{{tasks.<key>.error_code}}`` when the attempt itself gave none (a Python task gives the
+class name of its exception)."""
+
+
 class TaskNode:
     """One task (or one for-each iteration) of a run: its attempts, retries and timeout."""
 
@@ -97,6 +107,8 @@ class TaskNode:
         self.outcome: str | None = None
         self.error: str | None = None
         self.values: dict[str, Any] = {}
+        self.first_started: float | None = None
+        self.duration_warned = False
 
     @property
     def label(self) -> str:
@@ -143,8 +155,16 @@ class TaskNode:
                     if v is not None
                 },
             )
-        self.run.notify_task("on_start", self)
+        if self.first_started is None:
+            self.first_started = now
+        if self.attempt_no == 0 or not self._alert_on_last_attempt:
+            self.run.notify_task("on_start", self)
         return True
+
+    @property
+    def _alert_on_last_attempt(self) -> bool:
+        settings = self.spec.notification_settings
+        return bool(settings and settings.alert_on_last_attempt)
 
     def tick(self, now: float) -> None:
         """Advance a running or retry-waiting task."""
@@ -157,6 +177,15 @@ class TaskNode:
             return
         if self.state is not TaskState.RUNNING or self.attempt is None:
             return
+        threshold = self.spec.health.duration_threshold if self.spec.health else None
+        if (
+            threshold is not None
+            and not self.duration_warned
+            and self.first_started is not None
+            and now - self.first_started > threshold
+        ):
+            self.duration_warned = True
+            self.run.notify_task("on_duration_warning_threshold_exceeded", self)
         if self.deadline is not None and now >= self.deadline:
             self.attempt.kill(
                 TaskState.TIMEDOUT, f"timed out after timeout_seconds={self.spec.timeout_seconds}"
@@ -189,15 +218,20 @@ class TaskNode:
             self.values = dict(result.values)
             if result.values and self.iteration is None:
                 env.state.set_task_values(self.run.run_id, self.key, result.values)
+        details = dict(result.details)
+        if result.state is not TaskState.SUCCESS and result.state in _ERROR_CODES:
+            details.setdefault("error_code", _ERROR_CODES[result.state])
         self._set_state(
             result.state,
             end_time=now_ms(),
             exit_code=result.exit_code,
             error=result.error,
             outcome=result.outcome,
-            details=result.details or None,
+            details=details or None,
         )
         if allow_retry and not self.run.stopping and self._should_retry(result.state):
+            if not self._alert_on_last_attempt:
+                self.run.notify_task("on_failure", self)
             self.retries_used += 1
             self.attempt_no += 1
             self.retry_at = now + self.spec.min_retry_interval_millis / 1000
@@ -267,6 +301,8 @@ class RunExecution:
         self._deadline: float | None = None
         self._next_cancel_poll = 0.0
         self._next_heartbeat = 0.0
+        self._began = time.monotonic()
+        self._duration_warned = False
         self.children: list[RunExecution] = []
         self.nodes: dict[str, TaskNode] = {}
         self.kept: dict[str, TaskRunRecord] = dict(keep or {})
@@ -283,6 +319,7 @@ class RunExecution:
 
     def begin(self) -> None:
         """Record the pending tasks and announce the run (after the run was claimed)."""
+        self._resolve_parameters()
         self.env.console.run_started(
             self.run_id, self.job_key, [t.task_key for t in self.job.tasks]
         )
@@ -302,6 +339,31 @@ class RunExecution:
             self._deadline = time.monotonic() + self.job.timeout_seconds
         self.env.notifier.run_event("on_start", self.record, self.job)
 
+    def _resolve_parameters(self) -> None:
+        """Resolve ``{{job.start_time.iso_date}}`` and the like in parameter values, once.
+
+        The resolved values are recorded on the run, so a repair sees the same values.
+        """
+        if not any(find_refs(value) for value in self.parameters.values()):
+            return
+        scope = RefScope(
+            job_id=self.job_key,
+            job_name=self.record.job_name,
+            run_id=self.run_id,
+            target=self.env.target,
+            job_parameters={},
+            tasks={},
+            trigger_type=self.record.trigger_type,
+            start_time_ms=self.record.start_time or self.record.created_at,
+            repair_count=self.repair_index,
+        )
+        try:
+            resolved = {k: resolve_text(v, scope) for k, v in self.parameters.items()}
+        except TaskError as exc:
+            raise JobError(f"job '{self.job_key}': parameters: {exc}") from None
+        self.parameters = resolved
+        self.record = self.env.state.update_run(self.run_id, parameters=resolved)
+
     def tick(self, now: float) -> None:
         """Advance every task; end the run when all tasks are final."""
         if self.finished:
@@ -314,6 +376,12 @@ class RunExecution:
             current = self.env.state.get_run(self.run_id)
             if current is not None and current.cancel_requested:
                 self.stop(TaskState.CANCELED, RunState.CANCELED, "canceled by request")
+        threshold = self.job.health.duration_threshold if self.job.health else None
+        if threshold is not None and not self._duration_warned and now - self._began > threshold:
+            self._duration_warned = True
+            self.env.notifier.run_event(
+                "on_duration_warning_threshold_exceeded", self.record, self.job
+            )
         if not self.stopping and self._deadline is not None and now >= self._deadline:
             self.stop(
                 TaskState.TIMEDOUT,
@@ -406,14 +474,15 @@ class RunExecution:
                 rec.id,
                 rec.attempt + 1,
                 rec.outcome,
-                None,
+                (rec.details or {}).get("error_code"),
                 self._kept_values.get(key, {}),
             )
         for key, other in self.nodes.items():
             if other.state.is_final:
                 rid = other.record.id if other.record else None
+                code = (other.record.details or {}).get("error_code") if other.record else None
                 tasks[key] = TaskInfo(
-                    other.state.value, rid, other.attempt_no + 1, other.outcome, None, other.values
+                    other.state.value, rid, other.attempt_no + 1, other.outcome, code, other.values
                 )
         return RefScope(
             job_id=self.job_key,

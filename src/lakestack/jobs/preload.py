@@ -1,9 +1,9 @@
 """Which modules the warm worker imports before it forks tasks.
 
-By default: the third-party packages that the job's Python files and notebooks import at their
-top level (found by parsing them, never by running them), plus the bundle's ``lakestack.preload``
-list. Modules that live inside the bundle are never preloaded: importing the user's own code
-may have side effects.
+By default: the third-party packages that the job's Python files import at their top level
+(found by parsing them, never by running them), plus the bundle's ``lakestack.preload`` list.
+Modules that live inside the bundle are never preloaded: importing the user's own code may have
+side effects. Notebooks are left out: they run in a Jupyter kernel, a process of its own.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ def _task_files(task: TaskSpec) -> list[Path]:
     for spec in (task.spark_python_task, task.python_file_task):
         if spec is not None:
             files.append(Path(spec.python_file))
-    if task.notebook_task is not None:
-        files.append(Path(task.notebook_task.notebook_path))
+    # notebooks are left out: they run in a Jupyter kernel, a process of its own
     if task.for_each_task is not None:
         files.extend(_task_files(task.for_each_task.task))
     return files
@@ -72,7 +71,7 @@ def detect_imports(paths: Iterable[Path]) -> set[str]:
 
 def _is_installed_outside(name: str, bundle_root: Path) -> bool:
     top = name.split(".")[0]
-    if top in sys.builtin_module_names or top == "__future__":
+    if top in sys.builtin_module_names or top in sys.stdlib_module_names:
         return False
     try:
         spec = importlib.util.find_spec(top)

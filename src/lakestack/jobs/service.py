@@ -28,6 +28,7 @@ from lakestack.jobs.reconcile import reconcile_runs
 from lakestack.jobs.states import RunState, TaskState
 from lakestack.state.base import ACTIVE_RUN_STATES, StateStore
 from lakestack.state.models import RunRecord, TaskRunRecord
+from lakestack.utils.refs import check_ref, find_refs
 
 __all__ = ["JobService", "RunOptions", "merge_parameters"]
 
@@ -61,7 +62,16 @@ def merge_parameters(job_key: str, spec: JobSpec, given: Mapping[str, str]) -> d
             f"job '{job_key}' has no parameter '{unknown[0]}' (parameters: "
             f"{', '.join(sorted(declared)) or 'none'}){suggestion}"
         )
-    return {**declared, **given}
+    merged = {**declared, **given}
+    for name, value in given.items():
+        for ref in find_refs(value):
+            problem = check_ref(ref.path, task_keys=(), upstream=(), parameters=())
+            if problem is not None or ref.path.startswith(("task.", "input")):
+                raise JobError(
+                    f"job '{job_key}', parameter '{name}': {ref.raw} cannot be used in a job "
+                    "parameter; use {{job.*}}, {{bundle.target}} or {{workspace.*}}"
+                )
+    return merged
 
 
 class JobService:
@@ -176,7 +186,10 @@ class JobService:
         )
         try:
             if not self._wait_for_claim(run, spec):
-                return self._get(run_id)
+                ended = self._get(run_id)
+                # a skipped or canceled run is a failure to the people who asked to be told
+                notifier.run_event("on_failure", ended, spec)
+                return ended
             claimed = self._get(run_id)
             execution = RunExecution(
                 env, claimed, spec, keep=kept, kept_values=values, pending=pending

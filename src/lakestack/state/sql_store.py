@@ -35,6 +35,7 @@ RUN_FIELDS = frozenset(
         "heartbeat_at",
         "cancel_requested",
         "repair_count",
+        "parameters",
     }
 )
 """The run fields ``update_run`` may set."""
@@ -257,6 +258,8 @@ class SqlStateStore(SqlStateReader, StateStore):
         check_fields("update_run", fields, RUN_FIELDS)
         if "cancel_requested" in fields:
             fields["cancel_requested"] = bool(fields["cancel_requested"])
+        if "parameters" in fields:
+            fields["parameters"] = dumps(dict(fields["parameters"]), "run parameters")
         with self._transaction(f"update run {run_id}", write=True) as conn:
             if fields:
                 conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(**fields))

@@ -183,6 +183,46 @@ def test_repair_reruns_what_failed_and_keeps_what_succeeded(bundle_dir: BundleDi
         ws.repair(run.run_id)
 
 
+def test_repair_of_a_for_each_keeps_the_failed_iterations_logs(bundle_dir: BundleDir) -> None:
+    bundle_dir.file(
+        "item.py",
+        """
+        import sys
+        from pathlib import Path
+        if sys.argv[1] == "b" and not Path("fixed").exists():
+            raise RuntimeError("cannot score b")
+        print("scored", sys.argv[1])
+        """,
+    )
+    loop = {
+        "task_key": "score",
+        "for_each_task": {
+            "inputs": '["a", "b"]',
+            "task": py_task("score_one", "item.py", "{{input}}"),
+        },
+    }
+    bundle_dir.bundle({"loop": {"tasks": [loop]}})
+    ws = bundle_dir.workspace()
+    run = ws.run("loop")
+    assert run.state == "FAILED"
+    (bundle_dir.root / "fixed").touch()
+    assert ws.repair(run.run_id).state == "SUCCESS"
+    iterations = sorted(
+        (t["iteration"], t["attempt"], t["state"])
+        for t in ws.get_run(run.run_id)["tasks"]
+        if t["iteration"] is not None
+    )
+    assert iterations == [
+        (0, 0, "SUCCESS"),
+        (0, 1, "SUCCESS"),
+        (1, 0, "FAILED"),
+        (1, 1, "SUCCESS"),
+    ]
+    folder = bundle_dir.root / ".lakestack" / "runs" / str(run.run_id) / "score" / "iteration_1"
+    assert "cannot score b" in (folder / "attempt_0" / "output.log").read_text()
+    assert "scored b" in (folder / "attempt_1" / "output.log").read_text()
+
+
 def test_killed_orchestrator_fails_the_run_and_repair_completes_it(bundle_dir: BundleDir) -> None:
     gated_job(bundle_dir)
     ws = bundle_dir.workspace()
@@ -289,6 +329,86 @@ def test_webhooks_are_posted_and_emails_recorded_without_smtp(
     assert audit["notification.email.recorded"].details["to"] == ["ml-team@example.com"]
     assert "FAILED" in audit["notification.email.recorded"].details["subject"]
     assert audit["notification.webhook.sent"].details["status"] == 200
+
+
+def test_duration_warnings_retried_failures_and_skipped_runs_notify(
+    bundle_dir: BundleDir, webhook_server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook_server
+    bundle_dir.file("slow.py", "import time\ntime.sleep(1.5)\n")
+    bundle_dir.file("flaky.py", "raise SystemExit(3)\n")
+    hooks = {
+        "on_start": [{"url": f"{url}/start"}],
+        "on_failure": [{"url": f"{url}/failure"}],
+        "on_duration_warning_threshold_exceeded": [{"url": f"{url}/slow"}],
+    }
+    health = {"rules": [{"metric": "RUN_DURATION_SECONDS", "op": "GREATER_THAN", "value": 0.5}]}
+    retried = {"max_retries": 2, "min_retry_interval_millis": 0, "webhook_notifications": hooks}
+    bundle_dir.bundle(
+        {
+            "slow": {
+                "tasks": [py_task("nap", "slow.py", health=health, webhook_notifications=hooks)],
+                "health": health,
+                "webhook_notifications": hooks,
+            },
+            "every_attempt": {"tasks": [py_task("flaky", "flaky.py", **retried)]},
+            "last_attempt": {
+                "tasks": [
+                    py_task(
+                        "flaky",
+                        "flaky.py",
+                        notification_settings={"alert_on_last_attempt": True},
+                        **retried,
+                    )
+                ]
+            },
+        }
+    )
+    ws = bundle_dir.workspace()
+    assert ws.run("slow").state == "SUCCESS"
+    slow = [r["body"] for r in received if r["path"] == "/slow"]
+    assert sorted(("task" in body, body["event_type"]) for body in slow) == [
+        (False, "jobs.on_duration_warning_threshold_exceeded"),
+        (True, "jobs.on_duration_warning_threshold_exceeded"),
+    ]
+
+    def task_events(job: str) -> list[str]:
+        received.clear()
+        assert ws.run(job).state == "FAILED"
+        return sorted(r["path"] for r in received if "task" in r["body"])
+
+    assert task_events("every_attempt") == ["/failure"] * 3 + ["/start"] * 3
+    assert task_events("last_attempt") == ["/failure", "/start"]
+
+
+def test_a_skipped_run_is_reported_as_a_failure(
+    bundle_dir: BundleDir, webhook_server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook_server
+    bundle_dir.file("gate.py", WAIT_FOR_GO)
+    job = {
+        "tasks": [py_task("wait", "gate.py")],
+        "max_concurrent_runs": 1,
+        "webhook_notifications": {"on_failure": [{"url": f"{url}/failure"}]},
+    }
+    bundle_dir.bundle(
+        {
+            "gated": job,
+            "quiet": {**job, "notification_settings": {"no_alert_for_skipped_runs": True}},
+        }
+    )
+    ws = bundle_dir.workspace()
+    firsts = []
+    for key in ("gated", "quiet"):
+        first = ws.run(key, wait=False)
+        firsts.append(first.run_id)
+        wait_for(lambda first=first: run_state(ws, first.run_id) == "RUNNING")
+        assert ws.run(key).state == "SKIPPED"
+    (bundle_dir.root / "go").touch()
+    for run_id in firsts:
+        wait_for(lambda run_id=run_id: run_state(ws, run_id) == "SUCCESS")
+    failures = [r["body"]["run"] for r in received if r["path"] == "/failure"]
+    assert [(f["state"], f["state_message"][:8]) for f in failures] == [("SKIPPED", "skipped:")]
 
 
 def test_email_is_sent_over_smtp_when_configured(bundle_dir: BundleDir, tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
 import pytest
 
+from lakestack.errors import JobError
 from tests.integration.jobs.conftest import BundleDir, py_task, states
 
 pytestmark = pytest.mark.integration
@@ -64,6 +66,34 @@ def test_values_and_parameters_flow_between_tasks(bundle_dir: BundleDir) -> None
     assert log_dir.is_relative_to(ws.bundle.workspace_root / "runs" / str(run.run_id))
 
 
+def test_job_parameter_defaults_resolve_job_references_once(bundle_dir: BundleDir) -> None:
+    bundle_dir.file("echo.py", ECHO)
+    bundle_dir.bundle(
+        {
+            "etl": {
+                "parameters": [
+                    {"name": "day", "default": "{{job.start_time.iso_date}}"},
+                    {"name": "tag", "default": "{{bundle.target}}-{{job.run_id}}"},
+                ],
+                "tasks": [
+                    py_task("show", "echo.py", "{{job.parameters.day}}", "{{job.parameters.tag}}")
+                ],
+            }
+        }
+    )
+    ws = bundle_dir.workspace()
+    with pytest.raises(JobError, match=r"parameter 'day': \{\{tasks.x.values.y\}\} cannot be"):
+        ws.run("etl", {"day": "{{tasks.x.values.y}}"})
+    run = ws.run("etl")
+    assert run.state == "SUCCESS", run.state_message
+    detail = ws.get_run(run.run_id)
+    day = datetime.fromtimestamp(detail["start_time"] / 1000, tz=timezone.utc).date().isoformat()
+    tag = f"{ws.bundle.target}-{run.run_id}"
+    assert detail["parameters"] == {"day": day, "tag": tag}
+    [(_, output)] = ws.logs(run.run_id, "show")
+    assert output.strip() == f"args: {day} {tag}"
+
+
 def test_failed_task_follows_run_if_and_fails_the_run(bundle_dir: BundleDir) -> None:
     bundle_dir.file("fail.py", FAIL)
     bundle_dir.file("echo.py", ECHO)
@@ -76,7 +106,14 @@ def test_failed_task_follows_run_if_and_fails_the_run(bundle_dir: BundleDir) -> 
                     py_task("ok", "echo.py"),
                     py_task("transform", "echo.py", depends_on=after),
                     py_task("cleanup", "echo.py", depends_on=after, run_if="ALL_DONE"),
-                    py_task("alert", "echo.py", depends_on=after, run_if="AT_LEAST_ONE_FAILED"),
+                    py_task(
+                        "alert",
+                        "echo.py",
+                        "{{tasks.load.result_state}}",
+                        "{{tasks.load.error_code}}",
+                        depends_on=after,
+                        run_if="AT_LEAST_ONE_FAILED",
+                    ),
                     py_task(
                         "all_failed",
                         "echo.py",
@@ -118,6 +155,8 @@ def test_failed_task_follows_run_if_and_fails_the_run(bundle_dir: BundleDir) -> 
     assert load["exit_code"] == 1
     [(_, output)] = ws.logs(run.run_id, "load")
     assert "Traceback" in output and "ValueError: the input table is empty" in output
+    [(_, alerted)] = ws.logs(run.run_id, "alert")
+    assert alerted.strip() == "args: FAILED ValueError"
 
 
 def test_condition_task_selects_a_branch(bundle_dir: BundleDir) -> None:

@@ -124,6 +124,35 @@ def test_run_time_references_are_checked(
         load()
 
 
+@pytest.mark.parametrize(
+    ("default", "message"),
+    [
+        ("{{tasks.a.values.x}}", "a job parameter cannot refer to tasks or to other parameters"),
+        ("{{job.parameters.p}}", "a job parameter cannot refer to tasks or to other parameters"),
+        ("{{task.name}}", "a job parameter cannot refer to tasks or to other parameters"),
+        ("{{job.nope}}", "unknown reference"),
+    ],
+)
+def test_job_parameter_defaults_may_only_use_job_references(
+    write: Writer, load: Loader, default: str, message: str
+) -> None:
+    tasks = f"        - {{task_key: a, {WHEEL}}}\n"
+    extra = f"      parameters:\n        - {{name: p, default: '1'}}\n        - {{name: q, default: '{default}'}}\n"
+    write({"lakestack.yml": _job(tasks, extra)})
+    with pytest.raises(
+        ReferenceError_,
+        match=r"^lakestack.yml:7: job 'etl', parameter 'q': .*" + message,
+    ):
+        load()
+
+
+def test_job_parameter_defaults_with_job_references_load(write: Writer, load: Loader) -> None:
+    tasks = f"        - {{task_key: a, {WHEEL}}}\n"
+    extra = "      parameters: [{name: day, default: 'run-{{job.start_time.iso_date}}'}]\n"
+    write({"lakestack.yml": _job(tasks, extra)})
+    assert load().resources.jobs["etl"].parameters[0].default == "run-{{job.start_time.iso_date}}"
+
+
 def test_for_each_inputs_and_input_reference(write: Writer, load: Loader) -> None:
     tasks = (
         "        - task_key: loop\n"

@@ -99,7 +99,8 @@ def test_missing_value(write: Writer, load: Loader) -> None:
     write({"lakestack.yml": "bundle: {name: d}\nvariables:\n  catalog: {description: x}\n"})
     with pytest.raises(
         ReferenceError_,
-        match=r"variable 'catalog' has no value; set a default, a target override, "
+        match=r"^lakestack.yml:3: catalog: variable 'catalog' has no value; set a default, "
+        r"a target override, "
         r"--var catalog=... or BUNDLE_VAR_catalog",
     ):
         load()

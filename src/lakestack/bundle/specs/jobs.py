@@ -217,6 +217,26 @@ class NotificationSettingsSpec(Spec):
     alert_on_last_attempt: bool = False
 
 
+class HealthRuleSpec(Spec):
+    """One health rule: ``RUN_DURATION_SECONDS GREATER_THAN <seconds>``."""
+
+    metric: Literal["RUN_DURATION_SECONDS"]
+    op: Literal["GREATER_THAN"] = "GREATER_THAN"
+    value: float
+
+
+class HealthSpec(Spec):
+    """Rules whose breach sends ``on_duration_warning_threshold_exceeded``."""
+
+    rules: list[HealthRuleSpec] = Field(default_factory=list)
+
+    @property
+    def duration_threshold(self) -> float | None:
+        """The smallest run-duration threshold, in seconds, or None."""
+        values = [r.value for r in self.rules if r.metric == "RUN_DURATION_SECONDS"]
+        return min(values) if values else None
+
+
 class TaskSpec(Spec):
     """One task of a job: exactly one task kind plus dependencies, retries and timeouts."""
 
@@ -241,7 +261,7 @@ class TaskSpec(Spec):
     email_notifications: EmailNotificationsSpec | None = None
     webhook_notifications: WebhookNotificationsSpec | None = None
     notification_settings: NotificationSettingsSpec | None = None
-    health: Any = None
+    health: HealthSpec | None = None
 
     job_cluster_key: str | None = ignored("compute: tasks run as local processes")
     existing_cluster_id: str | None = ignored("compute: tasks run as local processes")
@@ -341,7 +361,7 @@ class JobSpec(Spec):
     email_notifications: EmailNotificationsSpec | None = None
     webhook_notifications: WebhookNotificationsSpec | None = None
     notification_settings: NotificationSettingsSpec | None = None
-    health: Any = None
+    health: HealthSpec | None = None
     permissions: list[dict[str, Any]] = Field(default_factory=list)
 
     job_clusters: Any = ignored("compute: tasks run as local processes")
