@@ -104,6 +104,7 @@ def test_runs_round_trip_every_field(store: SqlStateStore) -> None:
         "state": "RUNNING", "state_message": "going", "start_time": 1_700_000_000_123,
         "end_time": 1_700_000_999_999, "owner_pid": 4242, "owner_host": "box-1",
         "heartbeat_at": 1_700_000_000_500, "cancel_requested": True, "repair_count": 3,
+        "parameters": {"day": "2026-11-30"},
     }  # fmt: skip
     assert set(changes) == RUN_FIELDS
     updated = store.update_run(run.run_id, **changes)
