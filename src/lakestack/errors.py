@@ -19,6 +19,14 @@ Retry semantics live in the type, never in message text: the orchestrator retrie
     ├── JobError                 no such job, bad parameters
     ├── RunError                 no such run, a run that cannot be repaired or canceled
     ├── TaskError                a task's own code failed (raised inside task processes)
+    ├── LakeError                a catalog, schema, table or volume operation that cannot be done
+    │   ├── NotFoundError        no such catalog, schema, table or volume (named in the message)
+    │   ├── AlreadyExistsError   creating what exists
+    │   ├── SchemaMismatchError  data whose columns or types do not fit the table
+    │   ├── ConstraintError      a write that breaks a primary key or NOT NULL constraint
+    │   └── CommitConflictError  (transient) a concurrent writer committed first
+    ├── FeatureError             a feature table, lookup or training set that cannot be built
+    ├── RegistryError            an MLflow tracking or registry operation failed
     └── UsageError               wrong options given to a command (exit 2 in the CLI)
 """
 
@@ -29,13 +37,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "AlreadyExistsError",
+    "CommitConflictError",
     "ConfigError",
+    "ConstraintError",
     "CycleError",
+    "FeatureError",
     "JobError",
+    "LakeError",
     "LakestackError",
     "Location",
+    "NotFoundError",
     "ReferenceError_",
+    "RegistryError",
     "RunError",
+    "SchemaMismatchError",
     "StateConflictError",
     "StateError",
     "TargetError",
@@ -149,6 +165,38 @@ class RunError(LakestackError, TerminalError):
 
 class TaskError(LakestackError):
     """A task's own code failed."""
+
+
+class LakeError(LakestackError):
+    """A catalog, schema, table or volume operation that cannot be done."""
+
+
+class NotFoundError(LakeError, TerminalError):
+    """No such catalog, schema, table or volume."""
+
+
+class AlreadyExistsError(LakeError, TerminalError):
+    """The catalog, schema, table or volume to create exists already."""
+
+
+class SchemaMismatchError(LakeError, TerminalError):
+    """Data whose columns or types do not fit the table it is written to."""
+
+
+class ConstraintError(LakeError, TerminalError):
+    """A write that would break a primary key or NOT NULL constraint; nothing was committed."""
+
+
+class CommitConflictError(LakeError, TransientError):
+    """A concurrent writer committed to the table first; retrying the write is safe."""
+
+
+class FeatureError(LakestackError, TerminalError):
+    """A feature table, feature lookup or training set that cannot be built."""
+
+
+class RegistryError(LakestackError):
+    """An MLflow tracking or registry operation failed."""
 
 
 class UsageError(LakestackError, TerminalError):
