@@ -23,24 +23,33 @@ import json
 import os
 import re
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import (
+    LOCKED,
+    REPO,
+    Proc,
+    bench_env,
+    busy,
+    ensure_venv,
+    foreign_warning,
+    locked_versions,
+    pct,
+    ratio,
+    run_proc,
+    spread,
+    tail,
+    venv_python,
+    venv_versions,
+)
+
 DAGSTER_VENV = REPO / "benchmarks" / ".venv-dagster"
 DAGSTER_VERSION = "1.13.28"
-LOCKED = ("pandas", "scikit-learn", "numpy", "scipy")
 JOB_KEY = "fanout"
-FOREIGN_LIMIT = 0.1  # share of the CPUs used by other processes that taints a sample
 
 Dag = dict[str, list[str]]
 
@@ -240,133 +249,7 @@ def clock_metrics(
     }
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile (0..1) by nearest rank, or None if empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def spread(values: list[float]) -> dict[str, float | None]:
-    """Median, min and max of wall times."""
-    if not values:
-        return {"median": None, "min": None, "max": None}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 # ---------------------------------------------------------------- subprocesses
-
-
-@dataclass
-class Proc:
-    """A finished subprocess and when it ran (epoch seconds)."""
-
-    rc: int
-    launched: float
-    wall_s: float
-    stdout: str
-    stderr: str
-    timed_out: bool = False
-    load1: float = 0.0
-    foreign_share: float = 0.0
-
-
-class ForeignCpu(threading.Thread):
-    """Samples /proc while a benchmark subprocess runs: CPU used by processes outside it.
-
-    Processes in the subprocess's session (it is started with ``start_new_session``, and its
-    workers inherit the session) and this harness are ours; every other process is foreign
-    load. Processes that live less than one sampling interval are missed.
-    """
-
-    def __init__(self, interval: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.ours: set[int] = set()  # sessions
-        self.seen: dict[int, int] = {}
-        self.foreign_ticks = 0
-        self.stopped = threading.Event()
-        self.sample()
-
-    def sample(self) -> None:
-        """Add the CPU ticks foreign processes used since the previous sample."""
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            pid, session, ticks = int(entry.name), int(fields[3]), int(fields[11]) + int(fields[12])
-            if session in self.ours or pid == os.getpid():
-                continue
-            previous = self.seen.get(pid)
-            self.seen[pid] = ticks
-            if previous is not None and ticks > previous:
-                self.foreign_ticks += ticks - previous
-
-    def run(self) -> None:
-        """Sample until stopped."""
-        while not self.stopped.wait(self.interval):
-            self.sample()
-
-    def stop(self, wall_s: float) -> float:
-        """Stop sampling; the share of all CPUs that foreign processes used."""
-        self.stopped.set()
-        self.join()
-        self.sample()
-        seconds = self.foreign_ticks / os.sysconf("SC_CLK_TCK")
-        return seconds / (wall_s * (os.cpu_count() or 1)) if wall_s > 0 else 0.0
-
-
-def bench_env(**extra: str) -> dict[str, str]:
-    """The environment for both sides: one BLAS/OpenMP thread per process."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.pop("VIRTUAL_ENV", None)
-    env.update(extra)
-    return env
-
-
-def run_proc(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Proc:
-    """Run a command in its own process group, timed by the wall clock; kill it on timeout."""
-    load1 = os.getloadavg()[0]
-    foreign = ForeignCpu()
-    launched = time.time()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    foreign.ours.add(proc.pid)
-    foreign.start()
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        timed_out = True
-    wall = time.perf_counter() - t0
-    share = foreign.stop(wall)
-    return Proc(proc.returncode, launched, wall, stdout, stderr, timed_out, load1, round(share, 3))
-
-
-def busy(sample: dict[str, Any]) -> str:
-    """A note for a progress line when other processes used the CPUs during the sample."""
-    share = sample.get("foreign_cpu_share", 0.0)
-    return f" (other processes used {share:.0%} of the CPUs)" if share > FOREIGN_LIMIT else ""
-
-
-def tail(text: str, lines: int = 15) -> str:
-    """The last lines of an output, for error reports."""
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 # ---------------------------------------------------------------- lakestack side
@@ -530,48 +413,25 @@ def lakestack_side(args: argparse.Namespace, dag: Dag, root: Path) -> dict[str, 
 # ---------------------------------------------------------------- Dagster side
 
 
-def locked_versions() -> dict[str, str]:
-    """The versions pinned in requirements/dev.lock for the packages both sides import."""
-    pins: dict[str, str] = {}
-    lock = REPO / "requirements" / "dev.lock"
-    if lock.exists():
-        for line in lock.read_text().splitlines():
-            match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
-            if match and match.group(1).lower() in LOCKED:
-                pins[match.group(1).lower()] = match.group(2)
-    return pins
-
-
 def dagster_python() -> Path:
     """The interpreter of the Dagster virtualenv."""
-    return DAGSTER_VENV / "bin" / "python"
+    return venv_python(DAGSTER_VENV)
 
 
 def ensure_dagster_venv() -> None:
     """Create ``benchmarks/.venv-dagster`` with Dagster and the locked pandas/scikit-learn."""
-    if dagster_python().exists() and (DAGSTER_VENV / "bin" / "dagster").exists():
-        return
-    print(f"  creating {DAGSTER_VENV} (dagster=={DAGSTER_VERSION}) ...", flush=True)
-    base = shutil.which("python3") or sys.executable
-    subprocess.run([base, "-m", "venv", str(DAGSTER_VENV)], check=True)
-    pins = [f"{name}=={v}" for name, v in locked_versions().items()]
+    pins = [f"{name}=={v}" for name, v in locked_versions(LOCKED).items()]
     missing = [
         name
         for name in ("pandas", "scikit-learn")
         if not any(p.startswith(name + "==") for p in pins)
     ]
-    cmd = [str(dagster_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*cmd, f"dagster=={DAGSTER_VERSION}", *pins, *missing], check=True)
+    ensure_venv(DAGSTER_VENV, [f"dagster=={DAGSTER_VERSION}", *pins, *missing], "bin/dagster")
 
 
 def dagster_versions() -> dict[str, str]:
     """Package versions inside the Dagster virtualenv."""
-    code = (
-        "import json; from importlib.metadata import version as v; "
-        "print(json.dumps({p: v(p) for p in ('dagster', 'pandas', 'scikit-learn', 'numpy')}))"
-    )
-    done = subprocess.run([str(dagster_python()), "-c", code], capture_output=True, text=True)
-    return json.loads(done.stdout) if done.returncode == 0 else {}
+    return venv_versions(DAGSTER_VENV, ("dagster", "pandas", "scikit-learn", "numpy"))
 
 
 def dagster_records(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
@@ -677,11 +537,6 @@ def side_row(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def ratio(num: float | None, den: float | None) -> float | None:
-    """num / den, or None."""
-    return round(num / den, 2) if num and den else None
-
-
 def report(
     n_tasks: int, lake: dict[str, Any], dag_side: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
@@ -709,12 +564,7 @@ def report(
         f"cold {ratios['dagster_over_lakestack_cold']}x (goal >= 10x; start <= 100 ms)"
     )
     measured = lake.get("cold", []) + lake.get("warm", []) + dag_side.get("runs", [])
-    busiest = max((s.get("foreign_cpu_share", 0.0) for s in measured), default=0.0)
-    if busiest > FOREIGN_LIMIT:
-        lines.append(
-            f"WARNING: other processes used up to {busiest:.0%} of the CPUs during a measured "
-            "run: the machine was shared, numbers are not clean (see foreign_cpu_share)"
-        )
+    lines.extend(foreign_warning(measured))
     step_start = pooled(dag_side.get("runs", []), "start_ms_vs_step_start")
     if step_start:
         lines.append(

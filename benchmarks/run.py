@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def discover(only: list[str]) -> dict[str, ModuleType]:
     """Import the ``bench_*.py`` modules beside this file, filtered by ``only``."""
     modules: dict[str, ModuleType] = {}
+    if str(BENCH_DIR) not in sys.path:  # the modules import their shared helpers from _common
+        sys.path.insert(0, str(BENCH_DIR))
     for path in sorted(BENCH_DIR.glob("bench_*.py")):
         name = path.stem.removeprefix("bench_")
         if only and name not in only:

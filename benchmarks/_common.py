@@ -1,0 +1,241 @@
+"""Helpers shared by the ``bench_*.py`` modules: subprocess timing, foreign CPU load, peer venvs.
+
+Every measured side runs in its own process (``run_proc``), in its own session so that the
+``ForeignCpu`` sampler can tell the benchmark's processes from the rest of the machine. Peers
+live in their own virtualenvs (``benchmarks/.venv-<peer>``), created on a full run by
+``ensure_venv`` from pinned requirements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FOREIGN_LIMIT",
+    "LOCKED",
+    "REPO",
+    "ForeignCpu",
+    "Proc",
+    "bench_env",
+    "busy",
+    "ensure_venv",
+    "foreign_warning",
+    "locked_versions",
+    "pct",
+    "ratio",
+    "run_proc",
+    "spread",
+    "tail",
+    "venv_python",
+    "venv_versions",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+LOCKED = ("pandas", "scikit-learn", "numpy", "scipy")
+FOREIGN_LIMIT = 0.1  # share of the CPUs used by other processes that taints a sample
+
+
+@dataclass
+class Proc:
+    """A finished subprocess and when it ran (epoch seconds)."""
+
+    rc: int
+    launched: float
+    wall_s: float
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    load1: float = 0.0
+    foreign_share: float = 0.0
+
+
+class ForeignCpu(threading.Thread):
+    """Samples /proc while a benchmark subprocess runs: CPU used by processes outside it.
+
+    Processes in the subprocess's session (it is started with ``start_new_session``, and its
+    workers inherit the session) and this harness are ours; every other process is foreign
+    load. Processes that live less than one sampling interval are missed.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.ours: set[int] = set()  # sessions
+        self.seen: dict[int, int] = {}
+        self.foreign_ticks = 0
+        self.stopped = threading.Event()
+        self.sample()
+
+    def sample(self) -> None:
+        """Add the CPU ticks foreign processes used since the previous sample."""
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, session, ticks = int(entry.name), int(fields[3]), int(fields[11]) + int(fields[12])
+            if session in self.ours or pid == os.getpid():
+                continue
+            previous = self.seen.get(pid)
+            self.seen[pid] = ticks
+            if previous is not None and ticks > previous:
+                self.foreign_ticks += ticks - previous
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        while not self.stopped.wait(self.interval):
+            self.sample()
+
+    def stop(self, wall_s: float) -> float:
+        """Stop sampling; the share of all CPUs that foreign processes used."""
+        self.stopped.set()
+        self.join()
+        self.sample()
+        seconds = self.foreign_ticks / os.sysconf("SC_CLK_TCK")
+        return seconds / (wall_s * (os.cpu_count() or 1)) if wall_s > 0 else 0.0
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment for every side: one BLAS/OpenMP thread per process unless overridden."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("VIRTUAL_ENV", None)
+    env.update(extra)
+    return env
+
+
+def run_proc(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Proc:
+    """Run a command in its own process group, timed by the wall clock; kill it on timeout."""
+    load1 = os.getloadavg()[0]
+    foreign = ForeignCpu()
+    launched = time.time()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    foreign.ours.add(proc.pid)
+    foreign.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        timed_out = True
+    wall = time.perf_counter() - t0
+    share = foreign.stop(wall)
+    return Proc(proc.returncode, launched, wall, stdout, stderr, timed_out, load1, round(share, 3))
+
+
+def busy(sample: dict[str, Any]) -> str:
+    """A note for a progress line when other processes used the CPUs during the sample."""
+    share = sample.get("foreign_cpu_share", 0.0)
+    return f" (other processes used {share:.0%} of the CPUs)" if share > FOREIGN_LIMIT else ""
+
+
+def foreign_warning(samples: Iterable[dict[str, Any]]) -> list[str]:
+    """A summary line when foreign processes used the CPUs during any measured sample."""
+    busiest = max((s.get("foreign_cpu_share", 0.0) for s in samples), default=0.0)
+    if busiest <= FOREIGN_LIMIT:
+        return []
+    return [
+        f"WARNING: other processes used up to {busiest:.0%} of the CPUs during a measured "
+        "run: the machine was shared, numbers are not clean (see foreign_cpu_share)"
+    ]
+
+
+def tail(text: str, lines: int = 15) -> str:
+    """The last lines of an output, for error reports."""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile (0..1) by nearest rank, or None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def spread(values: list[float]) -> dict[str, float | None]:
+    """Median, min and max of a list of measurements."""
+    if not values:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def ratio(num: float | None, den: float | None) -> float | None:
+    """num / den, or None."""
+    return round(num / den, 2) if num and den else None
+
+
+def locked_versions(packages: Iterable[str] = LOCKED) -> dict[str, str]:
+    """The versions pinned in requirements/dev.lock for the given packages."""
+    wanted = {p.lower() for p in packages}
+    pins: dict[str, str] = {}
+    lock = REPO / "requirements" / "dev.lock"
+    if lock.exists():
+        for line in lock.read_text().splitlines():
+            match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+            if match and match.group(1).lower() in wanted:
+                pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def venv_python(venv: Path) -> Path:
+    """The interpreter of a virtualenv."""
+    return venv / "bin" / "python"
+
+
+def ensure_venv(venv: Path, requirements: list[str], marker: str | None = None) -> None:
+    """Create ``venv`` and ``pip install`` the requirements, unless it already has ``marker``.
+
+    ``requirements`` are pip arguments (``pkg==1.0`` or ``-r file``); ``marker`` is a file
+    relative to the venv whose presence means the install completed (default: the python).
+    """
+    done = venv / (marker or "bin/python")
+    if venv_python(venv).exists() and done.exists():
+        return
+    print(f"  creating {venv} ({' '.join(requirements)}) ...", flush=True)
+    base = shutil.which("python3") or sys.executable
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    cmd = [str(venv_python(venv)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*cmd, *requirements], check=True)
+    if marker:
+        done.touch()
+
+
+def venv_versions(venv: Path, packages: Iterable[str]) -> dict[str, str]:
+    """Package versions inside a virtualenv (missing packages are left out)."""
+    code = (
+        "import json, sys; from importlib.metadata import version, PackageNotFoundError\n"
+        "out = {}\n"
+        "for p in sys.argv[1:]:\n"
+        "    try: out[p] = version(p)\n"
+        "    except PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    cmd = [str(venv_python(venv)), "-c", code, *packages]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    return json.loads(done.stdout) if done.returncode == 0 else {}
