@@ -297,6 +297,7 @@ class Workspace:
             max_parallel=settings.compute.max_parallel_tasks or os.cpu_count() or 1,
             preload=preload_modules(b.resources.jobs.values(), b.root, settings.preload),
             notify=NotifyConfig(destinations=destinations, smtp=smtp),
+            task_env=b.task_environment,
         )
         return JobService(self.state, self.console, options, self._load_deployed_job)
 

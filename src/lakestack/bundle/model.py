@@ -66,11 +66,27 @@ class Bundle:
     content_hash: str = ""
 
     @property
+    def root_is_url(self) -> bool:
+        """True when ``lakestack.root`` is a storage URL (``s3://...``) rather than a folder."""
+        root = self.settings.root or ""
+        return "://" in root and not root.startswith("file://")
+
+    @property
     def workspace_root(self) -> Path:
-        """The absolute workspace root (``lakestack.root``, default ``.lakestack``)."""
-        root = Path(self.settings.root) if self.settings.root else Path(".lakestack")
-        root = root.expanduser()
+        """The local workspace root: state, run logs, MLflow (``lakestack.root`` when it is a
+        folder; ``.lakestack`` beside the bundle file by default or when the root is a URL)."""
+        if self.settings.root and not self.root_is_url:
+            root = Path(self.settings.root.removeprefix("file://")).expanduser()
+        else:
+            root = Path(".lakestack")
         return root if root.is_absolute() else (self.root / root).resolve()
+
+    @property
+    def warehouse(self) -> str:
+        """Where the catalog's tables and volumes live: ``<root>/warehouse``, a folder or a URL."""
+        if self.root_is_url:
+            return f"{str(self.settings.root).rstrip('/')}/warehouse"
+        return str(self.workspace_root / "warehouse")
 
     @property
     def state_url(self) -> str:
@@ -78,6 +94,33 @@ class Bundle:
         if self.settings.state_url:
             return self.settings.state_url
         return f"sqlite:///{self.workspace_root / 'state.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI (default SQLite ``<workspace root>/mlflow.db``)."""
+        if self.settings.tracking_uri:
+            return self.settings.tracking_uri
+        return f"sqlite:///{self.workspace_root / 'mlflow.db'}"
+
+    @property
+    def registry_uri(self) -> str:
+        """The MLflow registry URI (default: the tracking URI)."""
+        return self.settings.registry_uri or self.tracking_uri
+
+    @property
+    def task_environment(self) -> dict[str, str]:
+        """What task processes get in their environment to find the workspace's services."""
+        import json
+
+        env = {
+            "LAKESTACK_WORKSPACE_ROOT": str(self.workspace_root),
+            "LAKESTACK_WAREHOUSE": self.warehouse,
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_REGISTRY_URI": self.registry_uri,
+        }
+        if self.settings.storage_options:
+            env["LAKESTACK_STORAGE_OPTIONS"] = json.dumps(self.settings.storage_options)
+        return env
 
     def job(self, key: str) -> JobSpec:
         """The job ``key``; a JobError naming the defined jobs (and the nearest) otherwise."""

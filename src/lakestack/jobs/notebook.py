@@ -383,8 +383,8 @@ def _translate(lines: list[str], base_dir: Path, seen: tuple[Path, ...]) -> Sour
 def _sql_code(query: str) -> str:
     return (
         "# %sql\n"
-        "import duckdb as _lakestack_duckdb\n"
-        f"_sqldf = _lakestack_duckdb.sql({query!r})\n"
+        "from lakestack.lake.sql import sql_cell as _lakestack_sql_cell\n"
+        f"_sqldf = _lakestack_sql_cell({query!r})\n"
         "if _sqldf is not None:\n"
         "    display(_sqldf)"
     )

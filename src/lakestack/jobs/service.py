@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class RunOptions:
     max_parallel: int
     preload: list[str]
     notify: NotifyConfig
+    task_env: dict[str, str] = field(default_factory=dict)
 
 
 def merge_parameters(job_key: str, spec: JobSpec, given: Mapping[str, str]) -> dict[str, str]:
@@ -183,6 +184,7 @@ class JobService:
             user=self.options.user,
             max_parallel=self.options.max_parallel,
             load_job=self.load_job,
+            environ={**os.environ, **self.options.task_env},
         )
         try:
             if not self._wait_for_claim(run, spec):

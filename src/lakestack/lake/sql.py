@@ -1,33 +1,30 @@
-"""SQL through DuckDB, for ``sql_task`` and notebooks' ``%sql`` cells.
+"""SQL scripts for ``sql_task`` and notebooks' ``%sql`` cells.
 
-Each workspace has one DuckDB database file (``<workspace root>/sql.duckdb``) so tables created by
-one task are there for the next. Parameters are bound by DuckDB as named parameters, written
-``$name`` or ``:name`` (Databricks SQL style). The lake issue adds ``catalog.schema.table`` names
-over Delta tables on top of this.
+Statements run in a ``SqlSession``: ``catalog.schema.table`` names are the catalog's Delta
+tables; unqualified tables live in a per-workspace DuckDB scratch file
+(``<workspace root>/sql.duckdb``), so a scratch table created by one task is there for the next.
+Parameters are bound as named parameters, written ``$name`` or ``:name`` (Databricks SQL style).
 """
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from lakestack.errors import TaskError
+from lakestack.errors import LakeError, TaskError
 
-__all__ = ["run_sql_script", "split_statements"]
-
-_COLON_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+__all__ = ["run_sql_script", "sql_cell", "workspace_catalog"]
 
 
-def split_statements(sql: str) -> list[str]:
-    """Split a script into statements with DuckDB's own parser (comments and quotes respected)."""
-    import duckdb
+def workspace_catalog(workspace_root: Path) -> Any:
+    """The catalog of a task's workspace: ``LAKESTACK_WAREHOUSE`` or ``<root>/warehouse``."""
+    from lakestack.lake.catalog import Catalog, default_catalog
 
-    try:
-        return [str(stmt.query).strip() for stmt in duckdb.extract_statements(sql)]
-    except duckdb.Error as exc:
-        raise TaskError(f"SQL does not parse: {str(exc).splitlines()[0]}") from exc
+    if os.environ.get("LAKESTACK_WAREHOUSE"):
+        return default_catalog()
+    return Catalog(workspace_root / "warehouse")
 
 
 def run_sql_script(
@@ -38,39 +35,53 @@ def run_sql_script(
     out: TextIO,
     max_rows: int = 50,
 ) -> list[tuple[Any, ...]]:
-    """Run every statement of ``sql``; print each result; return the last one's rows."""
-    import duckdb
+    """Run every statement of ``sql``; print each result; return the last one's rows.
+
+    Raises:
+        TaskError: A statement fails (its number and the first line of the error).
+    """
+    from lakestack.lake.sqlengine import SqlSession, split_statements
 
     workspace_root.mkdir(parents=True, exist_ok=True)
+    session = SqlSession(workspace_catalog(workspace_root), str(workspace_root / "sql.duckdb"))
     rows: list[tuple[Any, ...]] = []
-    # Databricks SQL writes parameters as :name; DuckDB binds $name
-    sql = _COLON_PARAM.sub(
-        lambda m: f"${m.group(1)}" if m.group(1) in parameters else m.group(0), sql
-    )
-    with duckdb.connect(str(workspace_root / "sql.duckdb")) as con:
+    try:
         for number, statement in enumerate(split_statements(sql), start=1):
-            text = statement
-            used = {
-                name: parameters[name]
-                for name in re.findall(r"\$([A-Za-z_]\w*)", text)
-                if name in parameters
-            }
-            missing = sorted(set(re.findall(r"\$([A-Za-z_]\w*)", text)) - set(used))
-            if missing:
-                raise TaskError(
-                    f"statement {number} uses parameter '{missing[0]}' that sql_task.parameters "
-                    "does not set"
-                )
             try:
-                relation = con.execute(text, used) if used else con.execute(text)
-                rows = relation.fetchall() if relation.description else []
-                columns = [d[0] for d in relation.description or []]
-            except duckdb.Error as exc:
-                raise TaskError(f"statement {number} failed: {str(exc).splitlines()[0]}") from exc
+                result = session.execute(statement, parameters)
+            except LakeError as exc:
+                raise TaskError(f"statement {number} failed: {exc}") from None
+            columns = result.column_names
+            rows = [tuple(row.values()) for row in result.to_pylist()]
             if columns:
                 out.write(" | ".join(columns) + "\n")
                 for row in rows[:max_rows]:
                     out.write(" | ".join(str(v) for v in row) + "\n")
                 if len(rows) > max_rows:
                     out.write(f"... {len(rows) - max_rows} more rows\n")
+    finally:
+        session.close()
     return rows
+
+
+def sql_cell(query: str) -> Any:
+    """A notebook's ``%sql`` cell: run it, return the last result as pandas (None for writes).
+
+    The workspace comes from the task's environment (``LAKESTACK_WORKSPACE_ROOT``), else the
+    bundle in the current directory; outside any bundle the cell runs in plain DuckDB.
+    """
+    from lakestack.lake.sqlengine import SqlSession
+
+    root = os.environ.get("LAKESTACK_WORKSPACE_ROOT")
+    if root:
+        catalog, scratch = workspace_catalog(Path(root)), str(Path(root) / "sql.duckdb")
+    else:
+        from lakestack.errors import ConfigError
+        from lakestack.lake.catalog import default_catalog
+
+        try:
+            catalog, scratch = default_catalog(), ":memory:"
+        except ConfigError:  # a notebook outside any bundle: plain DuckDB
+            catalog, scratch = None, ":memory:"
+    result = SqlSession(catalog, scratch).run(query)
+    return result.to_pandas() if result.num_columns else None

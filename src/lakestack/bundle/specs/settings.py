@@ -52,7 +52,9 @@ class LakestackSettings(Spec):
 
     Attributes:
         root: The workspace root; None means ``.lakestack`` beside the bundle file. A relative
-            root is relative to the bundle root.
+            root is relative to the bundle root. A storage URL (``s3://bucket/prefix``) puts the
+            warehouse there and keeps the rest in ``.lakestack``.
+        storage_options: delta-rs storage options for a URL root (``AWS_ENDPOINT_URL``...).
         state_url: SQLAlchemy URL of the workspace state; None means SQLite at
             ``<root>/state.db``.
         tracking_uri: MLflow tracking URI; None means SQLite at ``<root>/mlflow.db``.
@@ -66,6 +68,7 @@ class LakestackSettings(Spec):
     """
 
     root: str | None = None
+    storage_options: dict[str, str] = Field(default_factory=dict)
     state_url: str | None = None
     tracking_uri: str | None = None
     registry_uri: str | None = None

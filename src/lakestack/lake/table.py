@@ -1,0 +1,532 @@
+"""One Delta table of the catalog: reads with pushdown and time travel, and writes that keep
+the table's constraints.
+
+Constraints live in the Delta table itself, so that every reader and writer sees them: NOT NULL
+columns are non-nullable fields of the Delta schema (delta-rs refuses nulls in them), the
+primary key is the ``lakestack.primary_keys`` table property. A write that would break either is
+refused before anything is committed, with the table and column in the message. Tags are table
+properties named ``lakestack.tag.<name>``; the comment is the Delta table description.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.dataset as pds
+
+from lakestack.errors import (
+    CommitConflictError,
+    ConstraintError,
+    LakeError,
+    NotFoundError,
+    SchemaMismatchError,
+)
+from lakestack.lake.arrow import as_arrow, check_not_null, distinct_count, fit_to_schema
+from lakestack.lake.names import TableName
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    from deltalake import DeltaTable
+
+__all__ = ["PRIMARY_KEYS", "TAG_PREFIX", "Table", "TableInfo"]
+
+PRIMARY_KEYS = "lakestack.primary_keys"
+TAG_PREFIX = "lakestack.tag."
+INTERNAL_PREFIX = "lakestack."
+COMMIT_RETRIES = 15
+
+Filter = Any  # a pyarrow.compute.Expression or DNF tuples [("col", "=", value), ...]
+SchemaMode = Literal["merge", "overwrite"] | None
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What ``tables show`` prints: the table's shape and metadata at one version."""
+
+    name: str
+    uri: str
+    version: int
+    columns: list[tuple[str, str, bool]]
+    primary_keys: list[str]
+    not_null: list[str]
+    partition_by: list[str]
+    comment: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    num_files: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``--output json``)."""
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "version": self.version,
+            "columns": [{"name": n, "type": t, "nullable": nl} for n, t, nl in self.columns],
+            "primary_keys": self.primary_keys,
+            "not_null": self.not_null,
+            "partition_by": self.partition_by,
+            "comment": self.comment,
+            "tags": self.tags,
+            "properties": self.properties,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "num_files": self.num_files,
+        }
+
+
+def _filter_expression(filter: Filter) -> Any:
+    if filter is None or isinstance(filter, pds.Expression):
+        return filter
+    import pyarrow.parquet as pq
+
+    return pq.filters_to_expression(filter)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Table:
+    """A Delta table named ``catalog.schema.table``. Get one from ``Catalog.table``."""
+
+    def __init__(self, name: TableName, uri: str, storage_options: Mapping[str, str]) -> None:
+        self.name = str(name)
+        self.uri = uri
+        self.storage_options = dict(storage_options)
+        self._delta: DeltaTable | None = None
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r})"
+
+    # reading ------------------------------------------------------------------------------
+
+    def delta(self, version: int | None = None, timestamp: datetime | str | None = None) -> Any:
+        """The ``deltalake.DeltaTable`` at the latest, or the given, version or timestamp."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError, TableNotFoundError
+
+        try:
+            if version is None and timestamp is None:
+                if self._delta is None:
+                    self._delta = DeltaTable(self.uri, storage_options=self.storage_options)
+                else:
+                    self._delta.update_incremental()
+                return self._delta
+            table = DeltaTable(self.uri, storage_options=self.storage_options)
+            table.load_as_version(version if version is not None else _as_time(timestamp))
+            return table
+        except TableNotFoundError:
+            raise NotFoundError(f"table {self.name} does not exist; create it first") from None
+        except (DeltaError, ValueError) as exc:
+            at = f"version {version}" if version is not None else f"timestamp {timestamp}"
+            raise NotFoundError(
+                f"table {self.name} has no {at} ({str(exc).splitlines()[0]}); "
+                f"see its versions with: lakestack tables history {self.name}"
+            ) from None
+
+    @property
+    def version(self) -> int:
+        """The latest version."""
+        return int(self.delta().version())
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's Arrow schema (NOT NULL columns are non-nullable fields)."""
+        return pa.schema(self.delta().schema().to_arrow())
+
+    @property
+    def primary_keys(self) -> list[str]:
+        """The primary-key columns, in order."""
+        return list(json.loads(self.delta().metadata().configuration.get(PRIMARY_KEYS, "[]")))
+
+    @property
+    def info(self) -> TableInfo:
+        """The table's metadata at its latest version."""
+        delta = self.delta()
+        meta = delta.metadata()
+        config = dict(meta.configuration)
+        schema = pa.schema(delta.schema().to_arrow())
+        return TableInfo(
+            name=self.name,
+            uri=self.uri,
+            version=int(delta.version()),
+            columns=[(f.name, str(f.type), f.nullable) for f in schema],
+            primary_keys=list(json.loads(config.get(PRIMARY_KEYS, "[]"))),
+            not_null=[f.name for f in schema if not f.nullable],
+            partition_by=list(meta.partition_columns),
+            comment=meta.description or None,
+            tags={k[len(TAG_PREFIX) :]: v for k, v in config.items() if k.startswith(TAG_PREFIX)},
+            properties={k: v for k, v in config.items() if not k.startswith(INTERNAL_PREFIX)},
+            created_at=datetime.fromtimestamp(meta.created_time / 1000, tz=timezone.utc)
+            if meta.created_time
+            else None,
+            num_files=len(delta.file_uris()),
+        )
+
+    def dataset(
+        self, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> pds.Dataset:
+        """A lazy Arrow dataset of the table (for DuckDB or Polars scans)."""
+        return self.delta(version, timestamp).to_pyarrow_dataset()
+
+    def read(
+        self,
+        columns: Sequence[str] | None = None,
+        filter: Filter = None,
+        *,
+        version: int | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> pa.Table:
+        """Read the table (or a time-travelled version of it) as Arrow.
+
+        Args:
+            columns: Only these columns (projection pushed down to the Parquet files).
+            filter: A ``pyarrow.compute`` expression or DNF tuples, pushed down.
+            version: Time travel to this version.
+            timestamp: Time travel to the version current at this time.
+        """
+        dataset = self.dataset(version, timestamp)
+        self._check_columns(columns, dataset.schema)
+        return dataset.to_table(
+            columns=list(columns) if columns else None, filter=_filter_expression(filter)
+        )
+
+    def to_pandas(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        """``read`` as a pandas DataFrame."""
+        return self.read(*args, **kwargs).to_pandas()
+
+    def to_polars(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        """``read`` as a Polars DataFrame."""
+        import polars as pl
+
+        frame = pl.from_arrow(self.read(*args, **kwargs))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def batches(
+        self,
+        columns: Sequence[str] | None = None,
+        filter: Filter = None,
+        batch_size: int = 65_536,
+        version: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the table in Arrow batches; memory stays bounded whatever the table's size."""
+        dataset = self.dataset(version)
+        self._check_columns(columns, dataset.schema)
+        yield from dataset.to_batches(
+            columns=list(columns) if columns else None,
+            filter=_filter_expression(filter),
+            batch_size=batch_size,
+        )
+
+    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The commits, newest first: version, timestamp, operation, parameters, metrics."""
+        out = []
+        for entry in self.delta().history(limit):
+            out.append(
+                {
+                    "version": entry.get("version"),
+                    "timestamp": datetime.fromtimestamp(
+                        entry.get("timestamp", 0) / 1000, tz=timezone.utc
+                    ).isoformat(),
+                    "operation": entry.get("operation"),
+                    "parameters": entry.get("operationParameters") or {},
+                    "metrics": entry.get("operationMetrics") or {},
+                    "metadata": {
+                        k: v
+                        for k, v in entry.items()
+                        if k
+                        not in {
+                            "version",
+                            "timestamp",
+                            "operation",
+                            "operationParameters",
+                            "operationMetrics",
+                            "readVersion",
+                            "engineInfo",
+                            "clientVersion",
+                            "isBlindAppend",
+                        }
+                    },
+                }
+            )
+        return out
+
+    def changes(self, starting_version: int = 0, ending_version: int | None = None) -> pa.Table:
+        """The change data feed between two versions (``_change_type``, ``_commit_version``,
+        ``_commit_timestamp`` beside the columns)."""
+        from deltalake.exceptions import DeltaError
+
+        try:
+            reader = self.delta().load_cdf(starting_version, ending_version)
+        except DeltaError as exc:
+            raise LakeError(
+                f"table {self.name}: no change data feed from version {starting_version} "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
+        return pa.RecordBatchReader.from_stream(reader).read_all()
+
+    def app_transaction_version(self, app_id: str) -> int | None:
+        """The last version committed by ``app_id`` through ``app_transaction``, if any."""
+        version = self.delta().transaction_version(app_id)
+        return None if version is None else int(version)
+
+    # writing ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        data: Any,
+        *,
+        schema_mode: SchemaMode = None,
+        commit_metadata: Mapping[str, str] | None = None,
+        app_transaction: tuple[str, int] | None = None,
+    ) -> int:
+        """Append rows; return the new version.
+
+        Args:
+            data: pandas, Polars or Arrow data.
+            schema_mode: ``"merge"`` adds the data's new columns to the table.
+            commit_metadata: Recorded in the commit (``history``).
+            app_transaction: ``(app_id, version)`` committed atomically with the rows.
+
+        Raises:
+            SchemaMismatchError: A column the table does not have, or a value of the wrong type.
+            ConstraintError: A null in a NOT NULL column, or a primary key that is duplicated in
+                the data or exists in the table already. Nothing is committed.
+            CommitConflictError: A concurrent writer kept conflicting; retry.
+        """
+        table = self._prepare(data, allow_new=schema_mode == "merge")
+        keys = self.primary_keys
+        if keys:
+            self._check_unique(table, keys, "the data")
+            self._check_new_keys(table, keys)
+        return self._write(table, "append", schema_mode, commit_metadata, app_transaction)
+
+    def overwrite(
+        self,
+        data: Any,
+        *,
+        schema_mode: SchemaMode = None,
+        commit_metadata: Mapping[str, str] | None = None,
+        app_transaction: tuple[str, int] | None = None,
+    ) -> int:
+        """Replace every row (``schema_mode="overwrite"`` replaces the schema too)."""
+        if schema_mode == "overwrite":
+            from lakestack.lake.arrow import normalize_schema
+
+            table = as_arrow(data)
+            table = table.cast(normalize_schema(table.schema))
+            check_not_null(table, self.primary_keys, table_name=self.name)
+        else:
+            table = self._prepare(data, allow_new=schema_mode == "merge")
+        keys = [k for k in self.primary_keys if k in table.column_names]
+        if keys:
+            self._check_unique(table, keys, "the data")
+        return self._write(table, "overwrite", schema_mode, commit_metadata, app_transaction)
+
+    def merge(
+        self,
+        data: Any,
+        keys: Sequence[str] | None = None,
+        *,
+        schema_mode: SchemaMode = None,
+        commit_metadata: Mapping[str, str] | None = None,
+        app_transaction: tuple[str, int] | None = None,
+    ) -> int:
+        """Upsert: update the rows whose keys match, insert the others; return the new version.
+
+        Args:
+            data: The source rows.
+            keys: The columns to match on; None means the primary key.
+
+        Raises:
+            ConstraintError: A key duplicated in the source, or a null key. Nothing is committed.
+        """
+        match = list(keys or self.primary_keys)
+        if not match:
+            raise ConstraintError(
+                f"table {self.name} has no primary key; pass keys=[...] to merge on"
+            )
+        table = self._prepare(data, allow_new=schema_mode == "merge")
+        missing = [k for k in match if k not in table.column_names]
+        if missing:
+            raise SchemaMismatchError(
+                f"merge into {self.name}: the source has no key column '{missing[0]}'"
+            )
+        check_not_null(table, match, table_name=self.name)
+        self._check_unique(table, match, "the merge source")
+        from deltalake.exceptions import CommitFailedError, DeltaError
+
+        predicate = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in match)
+        try:
+            merger = self.delta().merge(
+                table,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=schema_mode == "merge",
+                commit_properties=_commit(commit_metadata, app_transaction),
+            )
+            merger.when_matched_update_all().when_not_matched_insert_all().execute()
+        except CommitFailedError as exc:
+            raise self._conflict(exc) from None
+        except DeltaError as exc:
+            raise self._write_error(exc) from None
+        return self.version
+
+    def delete(
+        self,
+        predicate: str | None = None,
+        *,
+        commit_metadata: Mapping[str, str] | None = None,
+        app_transaction: tuple[str, int] | None = None,
+    ) -> int:
+        """Delete the rows matching ``predicate`` (SQL, e.g. ``"id < 10"``); None: every row."""
+        from deltalake.exceptions import CommitFailedError, DeltaError
+
+        try:
+            self.delta().delete(
+                predicate, commit_properties=_commit(commit_metadata, app_transaction)
+            )
+        except CommitFailedError as exc:
+            raise self._conflict(exc) from None
+        except DeltaError as exc:
+            raise LakeError(
+                f"delete from {self.name} where {predicate}: {str(exc).splitlines()[0]}"
+            ) from None
+        return self.version
+
+    def set_properties(self, properties: Mapping[str, str]) -> None:
+        """Set table properties (``delta.*`` ones configure Delta itself)."""
+        self.delta().alter.set_table_properties(
+            {str(k): str(v) for k, v in properties.items()}, raise_if_not_exists=False
+        )
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags (kept as ``lakestack.tag.<name>`` table properties)."""
+        self.set_properties({f"{TAG_PREFIX}{k}": v for k, v in tags.items()})
+
+    def set_comment(self, comment: str) -> None:
+        """Set the table's comment (the Delta table description)."""
+        self.delta().alter.set_table_description(comment)
+
+    # internals ----------------------------------------------------------------------------
+
+    def _check_columns(self, columns: Sequence[str] | None, schema: pa.Schema) -> None:
+        for name in columns or ():
+            if name not in schema.names:
+                raise SchemaMismatchError(
+                    f"table {self.name} has no column '{name}' (columns: {', '.join(schema.names)})"
+                )
+
+    def _prepare(self, data: Any, *, allow_new: bool) -> pa.Table:
+        schema = self.schema
+        table = fit_to_schema(as_arrow(data), schema, table_name=self.name, allow_new=allow_new)
+        not_null = [f.name for f in schema if not f.nullable]
+        check_not_null(table, [*not_null, *self.primary_keys], table_name=self.name)
+        return table
+
+    def _check_unique(self, table: pa.Table, keys: Sequence[str], what: str) -> None:
+        if table.num_rows == 0 or distinct_count(table, keys) == table.num_rows:
+            return
+        from lakestack.lake.duck import query
+
+        cols = ", ".join(_quote(k) for k in keys)
+        dup = query(
+            f"SELECT {cols}, count(*) AS n FROM data GROUP BY ALL HAVING n > 1 LIMIT 1",
+            {"data": table.select(list(keys))},
+        ).to_pylist()[0]
+        shown = ", ".join(f"{k}={dup[k]!r}" for k in keys)
+        raise ConstraintError(
+            f"table {self.name}: {what} has {dup['n']} rows with the primary key ({shown}); "
+            "keys must be unique, nothing was written"
+        )
+
+    def _check_new_keys(self, table: pa.Table, keys: Sequence[str]) -> None:
+        if table.num_rows == 0 or self.version < 0:
+            return
+        existing = self.dataset()
+        if existing.count_rows() == 0:
+            return
+        from lakestack.lake.duck import query
+
+        cols = ", ".join(_quote(k) for k in keys)
+        clash = query(
+            f"SELECT {cols} FROM data SEMI JOIN existing USING ({cols}) LIMIT 1",
+            {"data": table.select(list(keys)), "existing": existing},
+        ).to_pylist()
+        if clash:
+            shown = ", ".join(f"{k}={clash[0][k]!r}" for k in keys)
+            raise ConstraintError(
+                f"table {self.name}: the primary key ({shown}) exists already; "
+                "use merge to update existing rows, nothing was written"
+            )
+
+    def _write(
+        self,
+        table: pa.Table,
+        mode: Literal["append", "overwrite"],
+        schema_mode: SchemaMode,
+        commit_metadata: Mapping[str, str] | None,
+        app_transaction: tuple[str, int] | None,
+    ) -> int:
+        from deltalake import write_deltalake
+        from deltalake.exceptions import CommitFailedError, DeltaError
+        from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
+
+        try:
+            write_deltalake(
+                self.uri,
+                table,
+                mode=mode,
+                schema_mode=schema_mode,
+                storage_options=self.storage_options,
+                commit_properties=_commit(commit_metadata, app_transaction),
+            )
+        except CommitFailedError as exc:
+            raise self._conflict(exc) from None
+        except DeltaSchemaMismatch as exc:
+            raise SchemaMismatchError(
+                f"table {self.name}: {str(exc).splitlines()[0]}; nothing was written"
+            ) from None
+        except DeltaError as exc:
+            raise self._write_error(exc) from None
+        return self.version
+
+    def _conflict(self, exc: Exception) -> CommitConflictError:
+        return CommitConflictError(
+            f"table {self.name}: a concurrent write committed first and the retries ran out "
+            f"({str(exc).splitlines()[0]}); retry the write"
+        )
+
+    def _write_error(self, exc: Exception) -> LakeError:
+        text = str(exc)
+        if "failed validation" in text or "non-nullable" in text.lower():
+            return ConstraintError(
+                f"table {self.name}: a NOT NULL column got a null value; nothing was written"
+            )
+        return LakeError(f"write to {self.name} failed: {text.splitlines()[0]}")
+
+
+def _commit(metadata: Mapping[str, str] | None, transaction: tuple[str, int] | None) -> Any:
+    from deltalake import CommitProperties, Transaction
+
+    return CommitProperties(
+        custom_metadata=dict(metadata) if metadata else None,
+        max_commit_retries=COMMIT_RETRIES,
+        app_transactions=[Transaction(transaction[0], transaction[1])] if transaction else None,
+    )
+
+
+def _as_time(value: datetime | str | None) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    assert value is not None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
