@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -35,9 +36,12 @@ __all__ = [
     "foreign_warning",
     "locked_versions",
     "pct",
+    "peak_rss_mb",
     "ratio",
+    "rss_mb",
     "run_proc",
     "spread",
+    "summarize_pit",
     "tail",
     "venv_python",
     "venv_versions",
@@ -239,3 +243,48 @@ def venv_versions(venv: Path, packages: Iterable[str]) -> dict[str, str]:
     cmd = [str(venv_python(venv)), "-c", code, *packages]
     done = subprocess.run(cmd, capture_output=True, text=True)
     return json.loads(done.stdout) if done.returncode == 0 else {}
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def summarize_pit(table: Any, views: dict[str, list[str]], sample_step: int) -> dict[str, Any]:
+    """What the point-in-time sides are compared on, the same code for each of them.
+
+    ``table`` is the training set as a pyarrow Table with a ``row_id`` column; ``views`` maps a
+    feature table to its feature columns. Returns the row count, the rows that found a feature
+    row per table (finite first feature; unmatched rows are null, or NaN after a pandas round
+    trip), the sum of each feature over its matched rows (order-independent up to rounding) and
+    every column of the rows whose ``row_id`` is a multiple of ``sample_step``.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    features = [col for cols in views.values() for col in cols]
+    missing = [col for col in ["row_id", *features] if col not in table.column_names]
+    if missing:
+        return {"rows": table.num_rows, "missing_columns": missing}
+    matched, sums = {}, {}
+    for view, cols in views.items():
+        finite = pc.fill_null(pc.is_finite(table[cols[0]]), False)
+        matched[view] = int(pc.sum(finite.cast(pa.int64())).as_py() or 0)
+        for col in cols:
+            values = pc.filter(table[col], pc.fill_null(pc.is_finite(table[col]), False))
+            sums[col] = float(pc.sum(values.cast(pa.float64())).as_py() or 0.0)
+    row_ids = table["row_id"].to_numpy()
+    picked = table.take(pa.array(np.flatnonzero(row_ids % sample_step == 0)))
+    picked = picked.sort_by("row_id").select(["row_id", *features])
+    sample = {}
+    for row in picked.to_pylist():
+        values = [row[col] for col in features]
+        sample[str(row["row_id"])] = [None if v is None or v != v else float(v) for v in values]
+    return {"rows": table.num_rows, "matched": matched, "sums": sums, "sample": sample}
