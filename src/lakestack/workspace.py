@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakestack.bundle import Bundle, load_bundle
 from lakestack.bundle.specs.jobs import JobSpec
@@ -23,6 +23,9 @@ from lakestack.state import open_state_store, redact_url
 from lakestack.state.base import StateStore
 from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
 
+if TYPE_CHECKING:
+    from lakestack.lake import Catalog
+
 __all__ = ["Workspace", "run_to_dict", "task_run_to_dict"]
 
 
@@ -34,6 +37,7 @@ class Workspace:
         self.console = console or NoopConsole()
         self._state: StateStore | None = None
         self._variables: dict[str, str] = {}
+        self._catalog: Catalog | None = None
 
     @classmethod
     def open(
@@ -114,6 +118,7 @@ class Workspace:
             key: (_job_name(key, spec), spec.model_dump(mode="json", exclude_none=True))
             for key, spec in b.resources.jobs.items()
         }
+        self._deploy_catalog()
         return self.state.record_deployment(
             target=b.target,
             bundle_name=b.name,
@@ -129,9 +134,42 @@ class Workspace:
         last = self.state.last_deployment(self.bundle.target)
         return last is None or last.content_hash != self.bundle.content_hash
 
-    def destroy(self) -> list[str]:
-        """Remove the target's jobs and deployments from the state (runs are kept)."""
-        return self.state.destroy_target(self.bundle.target, user=self.bundle.user)
+    def destroy(self) -> dict[str, list[str]]:
+        """Remove the target's jobs and deployments from the state (runs are kept), and drop
+        the bundle's volumes and schemas with what they hold."""
+        b = self.bundle
+        volumes = [v.full_name for v in b.resources.volumes.values()]
+        schemas = [s.full_name for s in b.resources.schemas.values()]
+        for name in volumes:
+            self.catalog.drop_volume(name)
+        for name in schemas:
+            if self.catalog.schema_exists(name):
+                self.catalog.drop_schema(name, cascade=True)
+        jobs = self.state.destroy_target(b.target, user=b.user)
+        return {"jobs": jobs, "schemas": schemas, "volumes": volumes}
+
+    @property
+    def catalog(self) -> Catalog:
+        """The target's catalog: Delta tables and volumes in its warehouse."""
+        if self._catalog is None:
+            from lakestack.lake import Catalog
+
+            self._catalog = Catalog(self.bundle.warehouse, self.bundle.settings.storage_options)
+        return self._catalog
+
+    def _deploy_catalog(self) -> None:
+        """Create the bundle's schemas and volumes (existing ones are kept as they are)."""
+        b = self.bundle
+        for spec in b.resources.schemas.values():
+            if not self.catalog.schema_exists(spec.full_name):
+                self.catalog.create_schema(spec.full_name, comment=spec.comment)
+                self.console.info(f"Created schema {spec.full_name}")
+        for volume in b.resources.volumes.values():
+            if volume.full_name not in self.catalog.list_volumes(
+                f"{volume.catalog_name}.{volume.schema_name}"
+            ):
+                self.catalog.create_volume(volume.full_name, comment=volume.comment)
+                self.console.info(f"Created volume {volume.full_name}")
 
     def summary(self) -> dict[str, Any]:
         """The bundle, its resources and what is deployed."""

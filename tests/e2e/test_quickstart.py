@@ -29,6 +29,8 @@ def test_quickstart_end_to_end(project: Path) -> None:
     deployed = lakestack("bundle", "deploy", cwd=project)
     assert deployed.code == 0, deployed.err
     assert "Deployed 2 jobs to target dev" in deployed.out
+    assert "Created schema main.quickstart" in deployed.out
+    assert "Created volume main.quickstart.raw" in deployed.out
 
     listed = lakestack("jobs", "list", "-o", "json", cwd=project)
     assert [j["job_id"] for j in listed.json()] == ["daily_pipeline", "nightly"]
@@ -66,6 +68,30 @@ def test_quickstart_end_to_end(project: Path) -> None:
     assert executed.exists()
     assert "setosa.csv" in executed.read_text()
 
+    tables = lakestack("tables", "list", "main.quickstart", "-o", "json", cwd=project).json()
+    [flowers] = tables
+    assert flowers["name"] == "main.quickstart.flowers"
+    assert flowers["primary_keys"] == ["flower_id"]
+    shown = lakestack("tables", "show", "main.quickstart.flowers", cwd=project)
+    assert shown.code == 0 and "flower_id" in shown.out and "NOT NULL" in shown.out
+    history = lakestack("tables", "history", "main.quickstart.flowers", "-o", "json", cwd=project)
+    assert [h["operation"] for h in history.json()] == ["WRITE", "CREATE TABLE"]
+    counted = lakestack(
+        "sql",
+        "SELECT count(*) AS n FROM main.quickstart.flowers VERSION AS OF 1 WHERE species = :s",
+        "--param",
+        "s=setosa",
+        "-o",
+        "json",
+        cwd=project,
+    )
+    assert counted.json() == [{"n": 100}]
+    missing = lakestack("sql", "SELECT * FROM main.quickstart.nope", cwd=project)
+    assert missing.code == 1
+    assert missing.err.strip() == (
+        "Error: table main.quickstart.nope does not exist (tables in main.quickstart: flowers)"
+    )
+
     text = lakestack("runs", "get", str(run_id), cwd=project)
     assert text.code == 0
     assert "score_segments" in text.out and "EXCLUDED" in text.out
@@ -78,6 +104,8 @@ def test_quickstart_end_to_end(project: Path) -> None:
 
     destroyed = lakestack("bundle", "destroy", "--auto-approve", cwd=project)
     assert destroyed.code == 0
+    assert "dropped schemas main.quickstart" in destroyed.out
+    assert lakestack("tables", "list", "-o", "json", cwd=project).json() == []
     assert lakestack("jobs", "list", "-o", "json", cwd=project).json() == []
     assert (
         lakestack("runs", "get", str(run_id), "-o", "json", cwd=project).json()["state"]

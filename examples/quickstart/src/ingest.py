@@ -1,4 +1,5 @@
-"""Generate a synthetic flower data set (no download) and land it in a volume."""
+"""Generate a synthetic flower data set (no download), land it in a volume as CSV and in the
+catalog as a Delta table (overwritten on each run, with a primary key)."""
 
 import argparse
 import json
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lakestack import dbutils
+from lakestack.lake import default_catalog
 from lakestack.runtime import local_path
 
 SPECIES = {
@@ -19,6 +21,7 @@ COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 parser = argparse.ArgumentParser()
 parser.add_argument("--rows", type=int, required=True)
 parser.add_argument("--out", required=True)
+parser.add_argument("--table", required=True)
 args = parser.parse_args()
 
 rng = np.random.default_rng(7)
@@ -35,7 +38,16 @@ target.parent.mkdir(parents=True, exist_ok=True)
 data.to_csv(target, index=False)
 print(f"wrote {len(data)} rows to {args.out}")
 
+table = data.assign(flower_id=range(1, len(data) + 1))
+catalog = default_catalog()
+if catalog.table_exists(args.table):
+    version = catalog.table(args.table).overwrite(table)
+else:
+    version = catalog.create_table(args.table, table, primary_keys=["flower_id"]).version
+print(f"wrote {len(data)} rows to {args.table} (version {version})")
+
 dbutils.jobs.taskValues.set("path", args.out)
 dbutils.jobs.taskValues.set("local_path", str(target))
 dbutils.jobs.taskValues.set("rows", len(data))
+dbutils.jobs.taskValues.set("table", args.table)
 dbutils.jobs.taskValues.set("species", json.dumps(sorted(SPECIES)))

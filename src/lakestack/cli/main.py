@@ -8,107 +8,20 @@ exit code. ``command`` is the one place where lakestack errors become ``Error: .
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from lakestack.console import Console
     from lakestack.state.models import TaskRunRecord
-    from lakestack.workspace import Workspace
 
 __all__ = ["cli", "main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _parse_pairs(values: tuple[str, ...], option: str, *, commas: bool = False) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        for item in value.split(",") if commas else [value]:
-            if not item:
-                continue
-            if "=" not in item:
-                raise click.BadParameter(f"'{item}' is not name=value", param_hint=option)
-            name, _, val = item.partition("=")
-            pairs[name.strip()] = val
-    return pairs
-
-
-def bundle_options(func: F) -> F:
-    """-t/--target, --var and -o/--output, shared by every command that reads the bundle."""
-    func = click.option(
-        "-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format."
-    )(func)
-    func = click.option(
-        "--var",
-        "variables",
-        multiple=True,
-        metavar="NAME=VALUE",
-        help="Set a bundle variable (repeatable).",
-    )(func)
-    func = click.option(
-        "-t",
-        "--target",
-        default=None,
-        help="Bundle target (default: the target with default: true).",
-    )(func)
-    return func
-
-
-def command(func: Callable[..., int | None]) -> Callable[..., None]:
-    """Open the console, turn lakestack errors into one line and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from lakestack.console import make_console
-        from lakestack.errors import LakestackError, UsageError
-
-        console = make_console(kwargs.get("output", "text"))
-        debug = click.get_current_context().find_root().params.get("debug") or os.environ.get(
-            "LAKESTACK_DEBUG"
-        )
-        code: int | None = 0
-        try:
-            code = func(console, *args, **kwargs)
-        except LakestackError as exc:
-            if debug:
-                raise
-            console.close()
-            console.error(str(exc))
-            code = 2 if isinstance(exc, UsageError) else 1
-        except Exception as exc:  # a bug: one line, the traceback with --debug
-            if debug:
-                raise
-            console.close()
-            console.error(
-                f"unexpected {type(exc).__name__}: {exc}; rerun with --debug for the traceback "
-                "and report it"
-            )
-            code = 1
-        finally:
-            console.close()
-        sys.exit(code or 0)
-
-    return wrapper
-
-
-def open_workspace(
-    console: Console, target: str | None, variables: tuple[str, ...], *, strict: bool = False
-) -> Workspace:
-    """Load the bundle of the current folder for ``target`` and report the loader's notes."""
-    from lakestack.workspace import Workspace
-
-    workspace = Workspace.open(
-        target=target, variables=_parse_pairs(variables, "--var"), strict=strict, console=console
-    )
-    workspace.report_load_notes()
-    return workspace
+from lakestack.cli.common import bundle_options, command, open_workspace, parse_pairs
+from lakestack.cli.lake import sql, tables
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,6 +29,10 @@ def open_workspace(
 @click.version_option(package_name="lakestack")
 def cli(debug: bool) -> None:
     """lakestack: the Databricks MLOps workflow on open-source parts."""
+
+
+cli.add_command(tables)
+cli.add_command(sql)
 
 
 @cli.group()
@@ -197,7 +114,7 @@ def bundle_run(
     """Run a job; exit 0 only if the run succeeded."""
     from lakestack.workspace import run_to_dict
 
-    parameters = _parse_pairs(params, "--params", commas=True)
+    parameters = parse_pairs(params, "--params", commas=True)
     with open_workspace(console, target, variables) as ws:
         run = ws.run(job_key, parameters, wait=not no_wait, deploy=not no_deploy)
         console.result(
@@ -224,12 +141,29 @@ def bundle_destroy(
     """Remove the target's deployed resources (run history is kept)."""
     with open_workspace(console, target, variables) as ws:
         if not auto_approve and sys.stdin.isatty():
-            click.confirm(f"Destroy everything deployed to target {ws.bundle.target}?", abort=True)
+            schemas = [s.full_name for s in ws.bundle.resources.schemas.values()]
+            tables = f" and drop schemas {', '.join(schemas)} with their tables" if schemas else ""
+            click.confirm(
+                f"Destroy everything deployed to target {ws.bundle.target}{tables}?", abort=True
+            )
         removed = ws.destroy()
         console.info(
-            f"Destroyed target {ws.bundle.target}: removed jobs {', '.join(removed) or 'none'}"
+            f"Destroyed target {ws.bundle.target}: removed jobs "
+            f"{', '.join(removed['jobs']) or 'none'}"
+            + "".join(
+                f"; dropped {kind} {', '.join(names)}"
+                for kind in ("volumes", "schemas")
+                if (names := removed[kind])
+            )
         )
-        console.result({"target": ws.bundle.target, "removed_jobs": removed})
+        console.result(
+            {
+                "target": ws.bundle.target,
+                "removed_jobs": removed["jobs"],
+                "dropped_schemas": removed["schemas"],
+                "dropped_volumes": removed["volumes"],
+            }
+        )
 
 
 @bundle.command("summary")

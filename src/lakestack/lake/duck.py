@@ -53,7 +53,7 @@ def query(
     """
     con = connect(relations)
     try:
-        result = _execute(con, sql, params).fetch_arrow_table()
+        result = _execute(con, sql, params).to_arrow_table()
         return result if isinstance(result, pa.Table) else pa.table(result)
     finally:
         con.close()
@@ -70,7 +70,7 @@ def query_batches(
     The connection stays open until the reader is exhausted or garbage-collected.
     """
     con = connect(relations)
-    reader = _execute(con, sql, params).fetch_record_batch(batch_size)
+    reader = _execute(con, sql, params).to_arrow_reader(batch_size)
 
     def batches() -> Any:
         try:

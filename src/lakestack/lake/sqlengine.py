@@ -40,6 +40,7 @@ _TRAVEL = re.compile(
 _REF = re.compile(rf"(?<![\w.`$]){_TABLE}(?![\w.`(])")
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", re.DOTALL)
+_IDENTIFIER = re.compile(r"IDENTIFIER\(\s*(?:\$([A-Za-z_]\w*)|'([^']*)')\s*\)", re.IGNORECASE)
 _COLON_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 _CREATE_CATALOG = re.compile(
@@ -139,6 +140,7 @@ class SqlSession:
         text = _COLON_PARAM.sub(
             lambda m: f"${m.group(1)}" if m.group(1) in params else m.group(0), text
         )
+        text = _IDENTIFIER.sub(lambda m: _identifier(m, params), text)
         for pattern, handler in (
             (_CREATE_CATALOG, self._create_catalog),
             (_CREATE_SCHEMA, self._create_schema),
@@ -164,7 +166,7 @@ class SqlSession:
             cursor = self.con.execute(rewritten, used) if used else self.con.execute(rewritten)
             if cursor.description is None:
                 return pa.table({})
-            result = cursor.fetch_arrow_table()
+            result = cursor.to_arrow_table()
         except duckdb.Error as exc:
             raise LakeError(f"SQL failed: {str(exc).strip().splitlines()[0]}") from None
         return result if isinstance(result, pa.Table) else pa.table(result)
@@ -275,7 +277,7 @@ class SqlSession:
         scratch = duckdb.connect(":memory:")
         try:
             scratch.execute(f"CREATE TABLE ddl {columns}")
-            result = scratch.execute("SELECT * FROM ddl").fetch_arrow_table()
+            result = scratch.execute("SELECT * FROM ddl").to_arrow_table()
             schema = result.schema if isinstance(result, pa.Table) else pa.table(result).schema
             nullable = scratch.execute(
                 "SELECT column_name FROM information_schema.columns "
@@ -320,6 +322,19 @@ class SqlSession:
         before = table.dataset().count_rows()
         table.delete(predicate.strip() if predicate else None)
         return pa.table({"num_affected_rows": [before - table.dataset().count_rows()]})
+
+
+def _identifier(match: re.Match[str], params: Mapping[str, Any]) -> str:
+    """``IDENTIFIER(:name)`` / ``IDENTIFIER('a.b.c')``: a table or column name from a value."""
+    if match.group(1) is not None:
+        if match.group(1) not in params:
+            raise LakeError(f"IDENTIFIER(:{match.group(1)}): the parameter has no value")
+        value = str(params[match.group(1)])
+    else:
+        value = match.group(2)
+    if not re.fullmatch(rf"{_NAME}(?:\.{_NAME}){{0,2}}", value):
+        raise LakeError(f"IDENTIFIER('{value}') is not a name: expected catalog.schema.table")
+    return value
 
 
 def _alias_for(name: str) -> str:
