@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.postgres_plugin"]
+pytest_plugins = ["tests.postgres_plugin", "tests.s3_plugin"]
