@@ -191,9 +191,10 @@ def feature_client(spec: dict[str, Any]) -> tuple[Any, Any]:
     from lakestack.features import FeatureEngineeringClient, FeatureLookup
     from lakestack.lake import Catalog
 
-    client = FeatureEngineeringClient(
-        catalog=Catalog(spec["warehouse"]), tracking_uri=spec["tracking_uri"]
-    )
+    catalog = Catalog(spec["warehouse"])
+    for schema in (SCHEMA, MODEL_NAME.rsplit(".", 1)[0]):
+        catalog.create_schema(schema)  # exist_ok: cheap after the first step
+    client = FeatureEngineeringClient(catalog=catalog, tracking_uri=spec["tracking_uri"])
     return client, FeatureLookup
 
 
