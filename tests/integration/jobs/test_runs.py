@@ -500,6 +500,23 @@ def test_task_kinds_wheel_and_sql(bundle_dir: BundleDir) -> None:
                             "parameters": {"cap": "4"},
                         },
                     },
+                    {
+                        "task_key": "lake_write",
+                        "depends_on": [{"task_key": "sql"}],
+                        "sql_task": {
+                            "query_text": "CREATE SCHEMA IF NOT EXISTS main.ml; "
+                            "CREATE OR REPLACE TABLE main.ml.scores AS SELECT * FROM scores",
+                        },
+                    },
+                    {
+                        "task_key": "lake_read",
+                        "depends_on": [{"task_key": "lake_write"}],
+                        "sql_task": {
+                            "query_text": "SELECT count(*) AS n FROM IDENTIFIER(:t) "
+                            "WHERE i >= :low; SELECT count(*) AS v1 FROM main.ml.scores VERSION AS OF 0",
+                            "parameters": {"t": "main.ml.scores", "low": "8"},
+                        },
+                    },
                 ]
             }
         }
@@ -511,6 +528,8 @@ def test_task_kinds_wheel_and_sql(bundle_dir: BundleDir) -> None:
     assert "lakestack, version" in logs["wheel"]
     assert logs["sql"].splitlines()[-2:] == ["n | s", "5 | 35"]
     assert logs["sql_inline"].splitlines() == ["top", "3"]
+    assert logs["lake_read"].splitlines() == ["n", "2", "v1", "0"]
+    assert ws.catalog.table("main.ml.scores").read().num_rows == 10
 
 
 def test_missing_wheel_package_is_a_clear_task_error(bundle_dir: BundleDir) -> None:
