@@ -20,9 +20,10 @@ import pyarrow as pa
 
 from lakestack.errors import SchemaMismatchError
 from lakestack.lake.ingest_read import RawFile
-from lakestack.lake.ingest_types import TIMESTAMP, convert, infer_type, raw_value, unify_types
+from lakestack.lake.ingest_schema import TIMESTAMP
+from lakestack.lake.ingest_types import convert, infer_type, raw_value, unify_types
 
-__all__ = ["METADATA_COLUMN", "METADATA_TYPE", "Batch", "build_batch"]
+__all__ = ["METADATA_COLUMN", "METADATA_TYPE", "Batch", "build_batch", "target_schema"]
 
 METADATA_COLUMN = "_metadata"
 METADATA_TYPE = pa.struct(
@@ -60,7 +61,14 @@ def build_batch(
         SchemaMismatchError: a value does not fit its column and there is no rescued data
             column to keep it; or the table's rescued data column is not a string column.
     """
-    schema = _target_schema(raws, table_schema, hints, rescued_column, include_metadata, table)
+    schema = target_schema(
+        raws,
+        table_schema,
+        table=table,
+        hints=hints,
+        rescued_column=rescued_column,
+        include_metadata=include_metadata,
+    )
     known = set(table_schema.names) if table_schema is not None else set()
     new_columns = [name for name in schema.names if name not in known]
     now = datetime.now(timezone.utc)
@@ -69,14 +77,20 @@ def build_batch(
     return Batch(data, new_columns, sum(count for _, count in parts))
 
 
-def _target_schema(
+def target_schema(
     raws: Sequence[RawFile],
     table_schema: pa.Schema | None,
+    *,
+    table: str,
     hints: dict[str, pa.DataType],
     rescued_column: str | None,
     include_metadata: bool,
-    table: str,
 ) -> pa.Schema:
+    """The table's schema plus the batch's new columns (and the rescued and metadata columns).
+
+    Raises:
+        SchemaMismatchError: the table's rescued data column is not a string column.
+    """
     fields = list(table_schema) if table_schema is not None else []
     reserved = [rescued_column, METADATA_COLUMN if include_metadata else None]
     taken = {f.name.lower() for f in fields} | {n.lower() for n in reserved if n}

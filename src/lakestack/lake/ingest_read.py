@@ -21,7 +21,8 @@ import pyarrow.csv as pacsv
 
 from lakestack.errors import UsageError
 from lakestack.lake.ingest_files import FileEntry, Location
-from lakestack.lake.ingest_types import RawKind, RawValues, normalize_arrow
+from lakestack.lake.ingest_schema import normalize_arrow
+from lakestack.lake.ingest_types import RawKind, RawValues
 
 __all__ = ["FORMATS", "CsvOptions", "RawFile", "csv_options", "read_file"]
 

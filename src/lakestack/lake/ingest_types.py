@@ -1,4 +1,4 @@
-"""Column types for file ingestion: schema hints, inference, and conversion that rescues values.
+"""Column types for file ingestion: inference, and conversion that rescues what does not fit.
 
 Ingestion reads every file into raw columns of one of three kinds: ``strings`` (CSV: an Arrow
 string array, nulls already applied), ``json`` (JSON lines: a list of Python values as
@@ -15,175 +15,40 @@ with a few bad values costs a few dozen.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakestack.errors import UsageError
+from lakestack.lake.ingest_schema import TIMESTAMP, castable_to_string, delta_type
 
-__all__ = [
-    "TIMESTAMP",
-    "RawKind",
-    "RawValues",
-    "convert",
-    "infer_type",
-    "normalize_arrow",
-    "parse_schema_hints",
-    "raw_value",
-    "unify_types",
-]
+__all__ = ["RawKind", "RawValues", "convert", "infer_type", "raw_value", "unify_types"]
 
 RawKind = Literal["strings", "json", "arrow"]
 RawValues = Union[pa.Array, list[Any]]  # noqa: UP007 - a runtime alias, Python 3.10
 
-# Databricks `timestamp` is an instant (UTC); naive text is read as UTC, the session default
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-_SQL_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "varchar": pa.string(),
-    "char": pa.string(),
-    "boolean": pa.bool_(),
-    "bool": pa.bool_(),
-    "tinyint": pa.int8(),
-    "byte": pa.int8(),
-    "smallint": pa.int16(),
-    "short": pa.int16(),
-    "int": pa.int32(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "long": pa.int64(),
-    "float": pa.float32(),
-    "real": pa.float32(),
-    "double": pa.float64(),
-    "date": pa.date32(),
-    "timestamp": TIMESTAMP,
-    "timestamp_ltz": TIMESTAMP,
-    "timestamp_ntz": pa.timestamp("us"),
-    "binary": pa.binary(),
-}
-_DECIMAL = re.compile(r"^(?:decimal|dec|numeric)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
 _STRING_CANDIDATES = (pa.int64(), pa.float64(), pa.bool_(), pa.date32(), TIMESTAMP)
+_SAMPLE = 256
+_ZONE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
-
-
-def parse_schema_hints(hints: str | dict[str, str] | None) -> dict[str, pa.DataType]:
-    """Parse ``"id bigint, amount decimal(10,2)"`` (Auto Loader's ``schemaHints``) into types.
-
-    Args:
-        hints: A DDL-style column list, a ``{column: sql_type}`` mapping, or None.
-
-    Returns:
-        Arrow types by column name, in the order given.
-
-    Raises:
-        UsageError: an entry without a type, or a type that is not a supported SQL type.
-    """
-    if not hints:
-        return {}
-    pairs: list[tuple[str, str]] = []
-    if isinstance(hints, dict):
-        pairs = [(name, sql) for name, sql in hints.items()]
-    else:
-        for entry in _split_top_level(hints):
-            name, _, sql = entry.strip().partition(" ")
-            if not name or not sql.strip():
-                raise UsageError(
-                    f"schema hint '{entry.strip()}' needs a column and a type, "
-                    "e.g. 'id bigint, amount double'"
-                )
-            pairs.append((name.strip("`"), sql))
-    return {name: _sql_type(name, sql.strip()) for name, sql in pairs}
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "(<":
-            depth += 1
-        elif char in ")>":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [part for part in parts if part.strip()]
-
-
-def _sql_type(column: str, sql: str) -> pa.DataType:
-    lowered = sql.lower()
-    if lowered in _SQL_TYPES:
-        return _SQL_TYPES[lowered]
-    match = _DECIMAL.match(lowered)
-    if match:
-        precision = int(match.group(1) or 10)
-        scale = int(match.group(2) or 0)
-        if not 1 <= precision <= 38 or scale > precision:
-            raise UsageError(
-                f"schema hint for '{column}': {sql} needs 1 <= scale <= precision <= 38"
-            )
-        return pa.decimal128(precision, scale)
-    known = ", ".join(sorted({*_SQL_TYPES, "decimal(p,s)"}))
-    raise UsageError(f"schema hint for '{column}': unsupported type '{sql}'; use one of {known}")
-
-
-def normalize_arrow(array: pa.Array) -> pa.Array:
-    """Turn an Arrow array read from Parquet into types a Delta table can hold."""
-    target = _delta_type(array.type)
-    if target == array.type:
-        return array
-    if target == pa.string() and not _castable_to_string(array.type):
-        return pa.array([_dump(v) for v in array.to_pylist()], type=pa.string())
-    return array.cast(target)
-
-
-def _delta_type(t: pa.DataType) -> pa.DataType:
-    if pa.types.is_dictionary(t):
-        return _delta_type(t.value_type)
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return pa.binary()
-    if pa.types.is_unsigned_integer(t):  # Delta has signed integers only: widen
-        return {8: pa.int16(), 16: pa.int32()}.get(t.bit_width, pa.int64())
-    if pa.types.is_float16(t):
-        return pa.float32()
-    if pa.types.is_timestamp(t):
-        return pa.timestamp("us", tz=t.tz)
-    if pa.types.is_date64(t):
-        return pa.date32()
-    if pa.types.is_time(t) or pa.types.is_duration(t) or pa.types.is_interval(t):
-        return pa.string()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return pa.list_(_delta_type(t.value_type))
-    if pa.types.is_struct(t):
-        if t.num_fields == 0:
-            return pa.string()
-        return pa.struct([f.with_type(_delta_type(f.type)) for f in t])
-    if pa.types.is_map(t):
-        return pa.map_(_delta_type(t.key_type), _delta_type(t.item_type))
-    return t
-
-
-def _castable_to_string(t: pa.DataType) -> bool:
-    return not (pa.types.is_nested(t) or pa.types.is_dictionary(t) or pa.types.is_null(t))
 
 
 def infer_type(kind: RawKind, values: RawValues) -> pa.DataType:
     """The column type for raw values of one file (string when nothing fits better)."""
     if kind == "arrow":
         assert isinstance(values, pa.Array)
-        return _delta_type(values.type)
+        return delta_type(values.type)
     if kind == "strings":
         assert isinstance(values, pa.Array)
         present = values.drop_null()
         if len(present) == 0:
             return pa.string()
+        sample = present[:_SAMPLE]
         for candidate in _STRING_CANDIDATES:
             try:
+                # a failing cast costs as much as the column is long: try a sample first
+                _cast_strings(sample, candidate)
                 _cast_strings(present, candidate)
             except _CONVERT_ERRORS:
                 continue
@@ -194,6 +59,10 @@ def infer_type(kind: RawKind, values: RawValues) -> pa.DataType:
 
 
 def _infer_json(values: Sequence[Any]) -> pa.DataType:
+    # pyarrow's own inference (in C) agrees with the rules below wherever it succeeds
+    inferred_fast = _arrow_guess(values)
+    if inferred_fast is not None:
+        return _json_normal(inferred_fast.type)
     inferred: pa.DataType | None = None
     for value in values:
         if value is None:
@@ -203,6 +72,43 @@ def _infer_json(values: Sequence[Any]) -> pa.DataType:
         if inferred == pa.string():
             break
     return inferred if inferred is not None else pa.string()
+
+
+def _arrow_guess(values: Sequence[Any]) -> pa.Array | None:
+    """``pa.array(values)``, or None when the values mix types pyarrow will not mix."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+
+
+def _json_normal(t: pa.DataType) -> pa.DataType:
+    """A type pyarrow inferred from JSON values, as ``_json_value_type`` would have it."""
+    if pa.types.is_null(t) or (pa.types.is_struct(t) and t.num_fields == 0):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_json_normal(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(_json_normal(t.value_type))
+    return t
+
+
+def _lossless(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether every value of type ``source`` converts to ``target`` exactly."""
+    if source == target or pa.types.is_null(source):
+        return True
+    if pa.types.is_integer(source) and pa.types.is_integer(target):
+        return bool(target.bit_width >= source.bit_width)
+    if pa.types.is_integer(source) and pa.types.is_floating(target):
+        return True
+    if pa.types.is_floating(source) and pa.types.is_floating(target):
+        return bool(target.bit_width >= source.bit_width)
+    if pa.types.is_struct(source) and pa.types.is_struct(target):
+        names = {f.name: f.type for f in target}
+        return all(f.name in names and _lossless(f.type, names[f.name]) for f in source)
+    if pa.types.is_list(source) and pa.types.is_list(target):
+        return _lossless(source.value_type, target.value_type)
+    return False
 
 
 def _json_value_type(value: Any) -> pa.DataType:
@@ -256,7 +162,7 @@ def convert(kind: RawKind, values: RawValues, target: pa.DataType) -> tuple[pa.A
         return values, []
     if kind == "strings":
         return _bisect(len(values), lambda lo, hi: _cast_strings(values[lo:hi], target), target)
-    if pa.types.is_string(target) and not _castable_to_string(values.type):
+    if pa.types.is_string(target) and not castable_to_string(values.type):
         return pa.array([_dump(v) for v in values.to_pylist()], type=pa.string()), []
     return _bisect(len(values), lambda lo, hi: pc.cast(values[lo:hi], target), target)
 
@@ -278,17 +184,23 @@ def _dump(value: Any) -> str | None:
 
 def _cast_strings(values: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_timestamp(target) and target.tz is not None:
-        try:
-            return pc.cast(values, target)
-        except pa.ArrowInvalid:  # no zone offset in the text: it is in UTC already
-            return pc.cast(pc.cast(values, pa.timestamp(target.unit)), target)
+        # text with a zone offset is an instant; text without one is read as UTC
+        zoned = pc.match_substring_regex(values, _ZONE)
+        aware = pc.cast(pc.if_else(zoned, values, None), target)
+        naive = pc.cast(pc.if_else(zoned, None, values), pa.timestamp(target.unit))
+        return pc.if_else(zoned, aware, naive.cast(target))
     return pc.cast(values, target)
 
 
 def _convert_json(values: list[Any], target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    guess = _arrow_guess(values)
+    if guess is not None and guess.type == target:
+        return guess, []
     if pa.types.is_string(target):
         # JSON text of a number or an object fits a string column (as Spark reads it)
         return pa.array([_dump(v) for v in values], type=pa.string()), []
+    if guess is not None and not _parsed_from_text(target) and _lossless(guess.type, target):
+        return pa.array(values, type=target), []
     if _parsed_from_text(target):
         texts: list[str | None] = []
         bad: list[int] = []
