@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -288,8 +289,7 @@ def step_train(spec: dict[str, Any]) -> dict[str, Any]:
         registered_model_name=MODEL_NAME,
     )
     out["log_model_s"] = round(time.perf_counter() - t0, 3)
-    version = getattr(getattr(logged, "registered_model_version", None), "version", None)
-    out["model_uri"] = f"models:/{MODEL_NAME}/{version or 1}"
+    out["model_uri"] = f"models:/{MODEL_NAME}/{logged.registered_model_version}"
     return out
 
 
@@ -351,7 +351,10 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--predictions", default=None)
+    parser.add_argument("--cpus", type=int, default=None, help="pin to the first N CPUs")
     ns = parser.parse_args(argv)
+    if ns.cpus:  # before any library starts a thread: they all inherit the affinity
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: ns.cpus]))
     spec = json.loads(ns.spec.read_text()) | {"predictions": ns.predictions}
     try:
         result = STEPS[ns.step](spec)
@@ -376,7 +379,12 @@ def sizes_for(args: argparse.Namespace) -> dict[str, int]:
 
 
 def child(
-    step: str, root: Path, args: argparse.Namespace, threads: int, predictions: Path | None = None
+    step: str,
+    root: Path,
+    args: argparse.Namespace,
+    threads: int,
+    predictions: Path | None = None,
+    cpus: int | None = None,
 ) -> dict[str, Any]:
     """Run one step of this file in its own process; its JSON result plus process facts."""
     out = root / f"{step}-{time.monotonic_ns()}.json"
@@ -384,7 +392,10 @@ def child(
     cmd += ["--spec", str(root / "spec.json"), "--out", str(out)]
     if predictions is not None:
         cmd += ["--predictions", str(predictions)]
-    return finish(run_proc(cmd, root, bench_env(OMP_NUM_THREADS=str(threads)), args.timeout), out)
+    if cpus is not None:
+        cmd += ["--cpus", str(cpus)]
+    env = bench_env(OMP_NUM_THREADS=str(threads))
+    return finish(run_proc(cmd, root, env, args.timeout), out) | {"step": step}
 
 
 def finish(proc: Any, out: Path) -> dict[str, Any]:
@@ -545,8 +556,15 @@ def pit_part(
 def score_part(
     args: argparse.Namespace, root: Path, spec: dict[str, Any], sides: set[str], loaded: bool
 ) -> dict[str, Any]:
-    """Train and log the model once, then interleave raw predict and score_batch."""
-    threads = int(getattr(args, "params", {}).get("score_threads", 1))
+    """Train and log the model once; then, per CPU budget, interleave raw predict and score_batch.
+
+    A budget of N CPUs pins both sides' processes to the first N CPUs and sets
+    ``OMP_NUM_THREADS=N``: raw ``predict`` uses them through OpenMP, ``score_batch`` however it
+    chooses (lakestack predicts slices on a thread pool), so both get the same machine.
+    """
+    params = getattr(args, "params", {})
+    default = "1" if args.smoke else "1,2"
+    budgets = [int(n) for n in str(params.get("score_cpus", default)).split(",") if n]
     skipped: dict[str, str] = {}
     setup: dict[str, Any] = {}
     if "lakestack" in sides and not loaded:
@@ -556,32 +574,35 @@ def score_part(
         return {"error": "train: " + train["error"], "setup": setup}
     spec["model_uri"] = train.get("model_uri")
     (root / "spec.json").write_text(json.dumps(spec))
-    files: dict[str, list[Path]] = {"raw predict": [], "lakestack score_batch": []}
 
-    def runner(step: str, side: str) -> Any:
+    def runner(step: str, cpus: int) -> Any:
         def once() -> dict[str, Any]:
             path = root / f"predictions-{time.monotonic_ns()}.parquet"
-            files[side].append(path)
-            return child(step, root, args, threads, path)
+            sample = child(step, root, args, cpus, path, cpus=cpus)
+            return sample | {"predictions_file": str(path)}
 
         return once
 
-    runners = {"raw predict": runner("score-raw", "raw predict")}
     problem = train.get("unavailable") or setup.get("lakestack_load", {}).get("error")
     if "lakestack" not in sides:
         skipped["lakestack score_batch"] = "-p sides"
     elif problem:
         skipped["lakestack score_batch"] = problem
-    else:
-        runners["lakestack score_batch"] = runner("score-lakestack", "lakestack score_batch")
-    results = interleave(runners, args, "score_s")
-    reference = next((p for p in files["raw predict"] if p.exists()), None)
-    for side, paths in files.items():
-        samples = results.get(side, {}).get("warmups", []) + results.get(side, {}).get("runs", [])
-        done = [p for p in paths if p.exists()]
-        for sample, path in zip(samples, done, strict=False):
-            sample["problems"] = check_predictions(reference, path) if reference else []
-    return {"sides": results, "skipped": skipped, "setup": setup, "threads": threads}
+    results: dict[str, Any] = {}
+    for cpus in budgets:
+        runners = {f"raw predict, {cpus} cpu": runner("score-raw", cpus)}
+        if "lakestack score_batch" not in skipped:
+            runners[f"lakestack score_batch, {cpus} cpu"] = runner("score-lakestack", cpus)
+        results |= interleave(runners, args, "score_s")
+    samples = [s for side in results.values() for s in side["warmups"] + side["runs"]]
+    reference = next((Path(s["predictions_file"]) for s in samples if "raw" in s["step"]), None)
+    for sample in samples:
+        path = Path(sample.pop("predictions_file"))
+        if reference is not None and reference.exists() and path.exists():
+            sample["problems"] = check_predictions(reference, path)
+        else:
+            sample["problems"] = ["no predictions to compare"]
+    return {"sides": results, "skipped": skipped, "setup": setup, "cpus": budgets}
 
 
 def side_row(part: str, side: str, data: dict[str, Any], key: str, rows: int) -> dict[str, Any]:
@@ -637,11 +658,12 @@ def report(
         ),
         "lakestack_over_duckdb_time": ratio(lake_t, get("pit", "duckdb asof", "time_s")),
         "feast_over_duckdb_time": ratio(feast_t, get("pit", "duckdb asof", "time_s")),
-        "score_batch_over_raw_throughput": ratio(
-            get("score", "lakestack score_batch", "rows_per_s"),
-            get("score", "raw predict", "rows_per_s"),
-        ),
     }
+    for cpus in score.get("cpus", []):
+        ratios[f"score_batch_over_raw_throughput_{cpus}cpu"] = ratio(
+            get("score", f"lakestack score_batch, {cpus} cpu", "rows_per_s"),
+            get("score", f"raw predict, {cpus} cpu", "rows_per_s"),
+        )
     lines = [
         f"data: labels {sizes['labels']:,} rows; f1 {gen.get('f1', 0):,} rows "
         f"({sizes['keys']:,} keys, {sizes['f1_features']} float32 features); f2 "
@@ -651,9 +673,13 @@ def report(
         f"lakestack/feast peak RSS {ratios['lakestack_over_feast_peak_rss']} (goal <= 0.2), "
         f"lakestack/duckdb time {ratios['lakestack_over_duckdb_time']}x (goal <= 2); "
         f"feast/duckdb {ratios['feast_over_duckdb_time']}x",
-        f"score: score_batch/raw throughput {ratios['score_batch_over_raw_throughput']} "
-        f"(goal >= 0.8; {score.get('threads', '-')} OpenMP thread(s) per side)",
     ]
+    for cpus in score.get("cpus", []):
+        lines.append(
+            f"score, {cpus} cpu: score_batch/raw throughput "
+            f"{ratios[f'score_batch_over_raw_throughput_{cpus}cpu']} (goal >= 0.8; both sides "
+            f"pinned to {cpus} CPU(s), OMP_NUM_THREADS={cpus})"
+        )
     setup = {**pit.get("setup", {}), **score.get("setup", {})}
     timings = {
         k: v
