@@ -89,21 +89,36 @@ class Checkpoint:
         except FileNotFoundError:
             return None
 
-    def _write(self, data: Any, *parts: str) -> None:
-        """Write one JSON file so that no reader, and no killed writer, leaves half of it."""
+    def _write(self, data: Any, *parts: str, exclusive: bool = False) -> bool:
+        """Write one JSON file so that no reader, and no killed writer, sees half of it.
+
+        With ``exclusive``, a file that exists already is kept and False is returned.
+        """
         fs, path = self.location.fs, self._file(*parts)
         payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         if not self.location.is_local:
-            with fs.open_output_stream(path) as out:  # one PUT: atomic on object stores
+            # object stores have no exclusive create here: check, then one PUT (atomic)
+            if exclusive and fs.get_file_info(path).type != pafs.FileType.NotFound:
+                return False
+            with fs.open_output_stream(path) as out:
                 out.write(payload)
-            return
+            return True
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as out:
             out.write(payload)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic and fails when the file exists
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
 
     def _numbers(self, folder: str) -> list[int]:
         selector = pafs.FileSelector(self._file(folder), allow_not_found=True)
@@ -187,11 +202,16 @@ class Checkpoint:
         data = self._read("offsets", f"{number}.json") or {}
         return [PlannedFile(f["rel"], f["size"], f["mtime_ns"]) for f in data.get("files", [])]
 
-    def write_plan(self, number: int, files: list[PlannedFile]) -> None:
-        """Record batch ``number``'s files; must happen before the batch is committed."""
+    def write_plan(self, number: int, files: list[PlannedFile]) -> bool:
+        """Record batch ``number``'s files; must happen before the batch is committed.
+
+        Returns:
+            False when batch ``number`` has a plan already (another run's): a plan is never
+            replaced, so that the plan of a committed batch is the one that was committed.
+        """
         entries = [{"rel": f.rel, "size": f.size, "mtime_ns": f.mtime_ns} for f in files]
         plan = {"batch": number, "files": entries, "planned_at": _now()}
-        self._write(plan, "offsets", f"{number}.json")
+        return self._write(plan, "offsets", f"{number}.json", exclusive=True)
 
     def write_commit(self, number: int, info: dict[str, Any]) -> None:
         """Record that batch ``number`` is in the table (after the commit)."""

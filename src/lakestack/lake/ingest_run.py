@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakestack.errors import AlreadyExistsError, CommitConflictError, LakeError, UsageError
+from lakestack.errors import (
+    AlreadyExistsError,
+    CommitConflictError,
+    ConstraintError,
+    LakeError,
+    SchemaMismatchError,
+    UsageError,
+)
 from lakestack.lake.ingest_batch import build_batch, target_schema
 from lakestack.lake.ingest_checkpoint import Checkpoint, CheckpointState, PlannedFile
 from lakestack.lake.ingest_files import FileEntry, Location, list_files, open_location
@@ -159,7 +166,12 @@ class IngestRun:
                 planned = [PlannedFile.of(e) for e in entries if e.rel not in self._missing]
                 if not planned:
                     continue
-                ckpt.write_plan(state.last_batch + 1, planned)
+                if not ckpt.write_plan(state.last_batch + 1, planned):
+                    # another run planned this batch meanwhile: take its plan instead
+                    committed = target.app_transaction_version(app_id) if target else None
+                    state = ckpt.load(committed, self.allow_overwrites, self.table)
+                    cursor = 0
+                    continue
             if target is None:
                 target = self._create(raws, result)
             target = self._commit_batch(ckpt, state, app_id, target, raws, planned, result)
@@ -328,6 +340,13 @@ class IngestRun:
                     ) from None
                 if attempt == _COMMIT_ATTEMPTS - 1:
                     raise
+            except (ConstraintError, SchemaMismatchError) as exc:
+                names = ", ".join(r.entry.display for r in raws[:3])
+                more = f" and {len(raws) - 3} more" if len(raws) > 3 else ""
+                raise type(exc)(
+                    f"{exc} (batch {number}: {names}{more}; the next run retries these files: "
+                    "fix them in place or delete them)"
+                ) from exc
         crash_point("after_commit", number)
         ckpt.write_commit(
             number,

@@ -113,3 +113,9 @@ def test_writes_leave_no_temporary_files(ckpt: Checkpoint, tmp_path: Path) -> No
     ckpt.write_commit(1, {})
     left = [p.name for p in (tmp_path / "ckpt").rglob("*") if p.name.endswith(".tmp")]
     assert left == []
+
+
+def test_a_plan_is_never_replaced(ckpt: Checkpoint) -> None:
+    assert ckpt.write_plan(1, files("a"))
+    assert not ckpt.write_plan(1, files("b"))  # a concurrent run's plan stays as it was
+    assert ckpt.load(0, False, "t").pending == files("a")
