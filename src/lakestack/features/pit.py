@@ -19,6 +19,7 @@ without a time zone is taken as UTC, and a date as its midnight UTC.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from lakestack.features.lookup import BoundLookup
 
 __all__ = ["CHUNK_ROWS", "join_features", "lookup_columns"]
 
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = int(os.environ.get("LAKESTACK_FEATURE_CHUNK_ROWS", "2000000"))
 _SCAN_BATCH = 1 << 20
 _US_PER_DAY = 86_400_000_000
 
