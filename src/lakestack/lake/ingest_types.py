@@ -164,7 +164,29 @@ def convert(kind: RawKind, values: RawValues, target: pa.DataType) -> tuple[pa.A
         return _bisect(len(values), lambda lo, hi: _cast_strings(values[lo:hi], target), target)
     if pa.types.is_string(target) and not castable_to_string(values.type):
         return pa.array([_dump(v) for v in values.to_pylist()], type=pa.string()), []
+    if not _value_preserving(values.type, target):
+        # Arrow would cast 5 to true or an integer to an instant: rescue the values instead
+        present = pc.indices_nonzero(values.is_valid()).to_pylist()
+        return pa.nulls(len(values), target), present
     return _bisect(len(values), lambda lo, hi: pc.cast(values[lo:hi], target), target)
+
+
+def _value_preserving(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether a (safe) Arrow cast from ``source`` to ``target`` keeps what a value means."""
+    types = pa.types
+    if types.is_string(source) or types.is_string(target):
+        return True  # parsing and formatting
+    kinds = (
+        lambda t: types.is_integer(t) or types.is_floating(t) or types.is_decimal(t),
+        lambda t: types.is_date(t) or types.is_timestamp(t),
+        types.is_boolean,
+        types.is_binary,
+        types.is_struct,
+        types.is_list,
+    )
+    if types.is_timestamp(source) and types.is_date(target):
+        return False  # drops the time of day
+    return any(kind(source) and kind(target) for kind in kinds)
 
 
 def raw_value(kind: RawKind, values: RawValues, row: int) -> Any:

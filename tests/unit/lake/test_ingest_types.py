@@ -160,3 +160,12 @@ def test_bisection_finds_exactly_the_values_that_do_not_parse(values: list[str |
     assert array.to_pylist() == [
         None if v is None or i in expected_bad else int(v) for i, v in enumerate(values)
     ]
+
+
+def test_parquet_values_of_another_kind_are_rescued_not_reinterpreted() -> None:
+    array, bad = convert("arrow", pa.array([5, None, 0]), pa.bool_())
+    assert array.to_pylist() == [None, None, None] and bad == [0, 2]
+    when = pa.array([datetime(2024, 1, 1, 10, tzinfo=timezone.utc)], type=TIMESTAMP)
+    assert convert("arrow", when, pa.date32())[1] == [0]
+    assert convert("arrow", pa.array([5]), TIMESTAMP)[1] == [0]
+    assert convert("arrow", pa.array([date(2024, 1, 1)]), TIMESTAMP)[1] == []
