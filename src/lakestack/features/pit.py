@@ -6,8 +6,9 @@ lookup timestamp minus ``lookback_window``, or there is none, the features are n
 default). Exact lookups (no timestamp) match on the key alone. The input's rows keep their order
 and count: it is a left join, and duplicate input rows stay.
 
-How, and why this way. The feature table is streamed in chunks of ``chunk_rows`` rows, never read
-whole: memory is bounded by the input plus one chunk, whatever the table's size. Each chunk is
+How, and why this way. The feature table is streamed in chunks of ``chunk_rows`` rows (or as
+many rows as the input has, if more), never read whole: memory is bounded by a small multiple of
+the input plus one chunk, whatever the table's size. Each chunk is
 as-of joined (Polars ``join_asof``) against the input, sorted once by timestamp, and a row's
 running best match is replaced when the chunk offers a later one. Since the latest row at or
 before ``t`` over the whole table is the latest of the per-chunk latest rows, the result does
@@ -31,13 +32,22 @@ import pyarrow.dataset as pds
 from lakestack.errors import FeatureError
 from lakestack.features.lookup import BoundLookup
 
-__all__ = ["CHUNK_ROWS", "join_features", "lookup_columns"]
+__all__ = ["CHUNK_ROWS", "chunk_size", "join_features", "lookup_columns"]
 
 CHUNK_ROWS = int(os.environ.get("LAKESTACK_FEATURE_CHUNK_ROWS", "2000000"))
 _SCAN_BATCH = 1 << 20
 _US_PER_DAY = 86_400_000_000
 
 DatasetFor = Callable[[BoundLookup], pds.Dataset]
+
+
+def chunk_size(input_rows: int, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Feature rows to hold at once for an input of ``input_rows`` rows.
+
+    Each chunk is one more pass over the input, and a chunk as large as the input costs at most
+    the input's memory again: fewer, larger chunks for large inputs.
+    """
+    return max(chunk_rows, input_rows)
 
 
 def join_features(
@@ -53,7 +63,7 @@ def join_features(
         left: The input rows (all their columns are kept as they are).
         lookups: Checked lookups; their output names must not collide.
         dataset_for: The feature table's dataset at the lookup's version.
-        chunk_rows: How many feature rows to hold at once.
+        chunk_rows: How many feature rows to hold at once (see ``chunk_size``).
     """
     out = left
     for lookup in lookups:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from lakestack.errors import FeatureError
 from lakestack.features.lookup import BoundLookup
-from lakestack.features.pit import CHUNK_ROWS, DatasetFor, join_features
+from lakestack.features.pit import CHUNK_ROWS, DatasetFor, chunk_size, join_features
 from lakestack.features.spec import FeatureSpec
 from lakestack.features.training import check_lookups
 from lakestack.registry import LoadedModel
@@ -51,7 +51,11 @@ def _threads() -> int:
     configured = os.environ.get("LAKESTACK_SCORE_THREADS")
     if configured:
         return max(1, int(configured))
-    return max(1, min(4, os.cpu_count() or 1))
+    try:
+        usable = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
 
 
 class Scorer:
@@ -135,7 +139,8 @@ class Scorer:
 
     def score_table(self, table: pa.Table, lookups: Sequence[BoundLookup]) -> pa.Table:
         """Input columns + looked-up features + ``prediction`` for one in-memory table."""
-        joined = join_features(table, lookups, self.dataset_for, chunk_rows=self.chunk_rows)
+        rows = chunk_size(table.num_rows, self.chunk_rows)
+        joined = join_features(table, lookups, self.dataset_for, chunk_rows=rows)
         features = joined.select(self.model_columns)
         predictions = self._predict(features)
         return joined.append_column(PREDICTION, predictions)

@@ -16,7 +16,7 @@ import pyarrow as pa
 from lakestack.errors import FeatureError
 from lakestack.features.frames import from_arrow
 from lakestack.features.lookup import BoundLookup
-from lakestack.features.pit import CHUNK_ROWS, DatasetFor, join_features
+from lakestack.features.pit import CHUNK_ROWS, DatasetFor, chunk_size, join_features
 from lakestack.features.spec import FeatureSpec, LookupSpec
 
 __all__ = ["TrainingSet", "check_lookups"]
@@ -127,9 +127,8 @@ class TrainingSet:
 
     def load_arrow(self) -> pa.Table:
         """The joined training data as an Arrow table."""
-        joined = join_features(
-            self._df, self._lookups, self._dataset_for, chunk_rows=self._chunk_rows
-        )
+        rows = chunk_size(self._df.num_rows, self._chunk_rows)
+        joined = join_features(self._df, self._lookups, self._dataset_for, chunk_rows=rows)
         return joined.drop_columns(self._exclude) if self._exclude else joined
 
     def load_df(self, format: str = "pandas") -> Any:
