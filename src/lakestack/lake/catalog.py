@@ -188,6 +188,12 @@ class Catalog:
         if rows is None and schema is None:
             raise SchemaMismatchError(f"table {table_name}: give data or a schema to create it")
         base = normalize_schema(schema if schema is not None else rows.schema)  # type: ignore[union-attr]
+        untyped = [f.name for f in base if pa.types.is_null(f.type)]
+        if untyped:
+            raise SchemaMismatchError(
+                f"table {table_name}: column '{untyped[0]}' has no type (all its values are "
+                "null, or the data is empty); give data with values or a schema"
+            )
         required = [*primary_keys, *not_null]
         for column in [*required, *partition_by]:
             if column not in base.names:
