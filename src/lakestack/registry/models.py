@@ -112,8 +112,13 @@ def _model_parameter(flavor: Any) -> str:
             f"{getattr(flavor, '__name__', flavor)!r} is not an MLflow flavor module: it has no "
             "save_model; pass e.g. flavor=mlflow.sklearn"
         )
-    parameters = [p for p in inspect.signature(save).parameters if p not in ("self",)]
-    return parameters[0]
+    for parameter in inspect.signature(save).parameters:
+        if parameter == "model" or (parameter.endswith("_model") and parameter != "mlflow_model"):
+            return parameter
+    raise RegistryError(
+        f"cannot tell which argument of {getattr(flavor, '__name__', flavor)}.save_model takes "
+        "the model; log it with the flavor's own log_model"
+    )
 
 
 def log_model(
