@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +327,10 @@ class FeatureEngineeringClient:
             )
         spec = FeatureSpec.from_yaml(spec_file.read_text(encoding="utf-8"), source=model_uri)
         lookups = [self._bind(lookup.to_lookup()) for lookup in spec.lookups]
-        model = load_model(model_uri, path=path)
+        # load the model while the features are looked up
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakestack-model")
+        model = loader.submit(load_model, model_uri, path=path)
+        loader.shutdown(wait=False)
         return Scorer(
             model_uri,
             model,

@@ -1,10 +1,11 @@
 """``score_batch``: look a model's features up for new rows, then predict, in bounded memory.
 
 The model's ``feature_spec.yaml`` says which lookups to run; they run against the feature
-tables' latest versions (as on Databricks). Features the input already has are not looked up:
-the input's values are used (Databricks' feature override). The model is loaded once; a
-scikit-learn model is loaded natively and called on plain DataFrames of exactly the columns it
-was fitted on, skipping pyfunc's per-call schema enforcement.
+tables' latest versions (as on Databricks), while the model loads on another thread (unpickling
+it and importing its library take seconds; the join releases the GIL). Features the input
+already has are not looked up: the input's values are used (Databricks' feature override). The
+model is loaded once; a scikit-learn model is loaded natively and called on plain DataFrames of
+exactly the columns it was fitted on, skipping pyfunc's per-call schema enforcement.
 
 Predictions are made in slices of ``PREDICT_ROWS`` rows; for native scikit-learn models the
 slices run on a small thread pool (their ``predict`` releases the GIL), so the CPU time the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -64,7 +65,7 @@ class Scorer:
     def __init__(
         self,
         model_uri: str,
-        model: LoadedModel,
+        model: LoadedModel | Future[LoadedModel],
         spec: FeatureSpec,
         lookups: Sequence[BoundLookup],
         dataset_for: DatasetFor,
@@ -78,12 +79,19 @@ class Scorer:
                 f"{', '.join(RESULT_TYPES)}"
             )
         self.model_uri = model_uri
-        self.model = model
+        self._model = model
         self.spec = spec
         self.lookups = list(lookups)
         self.dataset_for = dataset_for
         self.result_type = RESULT_TYPES[result_type]
         self.chunk_rows = chunk_rows
+
+    @property
+    def model(self) -> LoadedModel:
+        """The model (waiting for it if it is still loading)."""
+        if isinstance(self._model, Future):
+            self._model = self._model.result()
+        return self._model
 
     @property
     def model_columns(self) -> list[str]:
