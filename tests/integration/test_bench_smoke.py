@@ -50,6 +50,7 @@ def test_features_sides_run_and_agree(harness: ModuleType) -> None:
         ("pit", "lakestack"),
         ("score", "raw predict, 1 cpu"),
         ("score", "lakestack score_batch, 1 cpu"),
+        ("score", "lakestack lookups only, 1 cpu"),
     }, result["summary"]
     failed = [line for line in result["summary"] if "FAILED" in line or " error: " in line]
     assert failed == []
