@@ -8,7 +8,6 @@ tables are lake tables; models are MLflow models with a ``feature_spec.yaml`` in
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -344,10 +343,9 @@ class FeatureEngineeringClient:
     def _tracking(self) -> Tracking:
         if self._tracking_uri:
             return Tracking(self._tracking_uri)
-        if os.environ.get("MLFLOW_TRACKING_URI"):
-            return Tracking(
-                os.environ["MLFLOW_TRACKING_URI"], os.environ.get("MLFLOW_REGISTRY_URI")
-            )
+        current = Tracking.current()  # MLFLOW_TRACKING_URI, or mlflow.set_tracking_uri(...)
+        if current is not None:
+            return current
         if self._explicit_catalog:
             return _beside(self.catalog)
         return _workspace_tracking()

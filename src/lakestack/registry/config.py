@@ -109,6 +109,18 @@ class Tracking:
     registry_uri: str | None = None
 
     @classmethod
+    def current(cls) -> Tracking | None:
+        """MLflow's tracking URI if this process set one (``MLFLOW_TRACKING_URI`` or
+        ``mlflow.set_tracking_uri``), else None."""
+        import mlflow
+
+        if not mlflow.is_tracking_uri_set():  # type: ignore[no-untyped-call]
+            return None
+        tracking = str(mlflow.get_tracking_uri())
+        registry = str(mlflow.get_registry_uri())
+        return cls(tracking, registry if registry != tracking else None)
+
+    @classmethod
     def for_workspace(cls, workspace_root: Path | str) -> Tracking:
         """The workspace's default store (``MLFLOW_TRACKING_URI`` wins when it is set)."""
         uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri_for(workspace_root)

@@ -48,3 +48,16 @@ def test_the_environment_wins_over_the_workspace_default(
     assert Tracking.for_workspace(tmp_path) == Tracking(
         "http://mlflow:5000", "http://registry:5000"
     )
+
+
+def test_the_current_tracking_uri_is_mlflows_when_the_process_set_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # forget whatever an earlier test set with mlflow.set_tracking_uri (restored afterwards)
+    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
+    monkeypatch.setattr("mlflow.tracking._model_registry.utils._registry_uri", None)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert Tracking.current() is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    assert Tracking.current() == Tracking("http://mlflow:5000")
