@@ -64,7 +64,7 @@ def feature_table_of(table: Table) -> FeatureTable:
             f"table {info.name} has no primary key, so it is not a feature table; create it "
             "with FeatureEngineeringClient.create_table(primary_keys=...)"
         )
-    raw = info.properties.get(TIMESTAMP_KEYS) or _internal_property(table, TIMESTAMP_KEYS)
+    raw = _internal_property(table, TIMESTAMP_KEYS)
     timestamp_keys = [str(k) for k in json.loads(raw)] if raw else []
     return FeatureTable(
         name=info.name,
