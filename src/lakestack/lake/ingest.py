@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -178,4 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # delta-rs may abort the interpreter at shutdown on Linux ("terminate called without an
+    # active exception", delta-io/delta-rs#2184), turning a finished run into exit code 134;
+    # everything is written and closed by now, so skip the shutdown
+    os._exit(code)
