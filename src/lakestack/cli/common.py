@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,7 +84,9 @@ def command(func: Callable[..., int | None]) -> Callable[..., None]:
             code = 1
         finally:
             console.close()
-        sys.exit(code or 0)
+        from lakestack.utils.process import exit_process
+
+        exit_process(code or 0)
 
     return wrapper
 

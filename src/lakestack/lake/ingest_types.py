@@ -198,6 +198,9 @@ def raw_value(kind: RawKind, values: RawValues, row: int) -> Any:
     return values[row].as_py()
 
 
+_FINER_THAN_MICROS = r"(\.\d{6})\d+"
+
+
 def _dump(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -205,6 +208,9 @@ def _dump(value: Any) -> str | None:
 
 
 def _cast_strings(values: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(target):
+        # Spark keeps microseconds and drops finer digits (pandas writes nanoseconds)
+        values = pc.replace_substring_regex(values, _FINER_THAN_MICROS, r"\1")
     if pa.types.is_timestamp(target) and target.tz is not None:
         # text with a zone offset is an instant; text without one is read as UTC
         zoned = pc.match_substring_regex(values, _ZONE)

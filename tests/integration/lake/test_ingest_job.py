@@ -1,4 +1,5 @@
-"""Ingestion as a job task: the Python API with task values, and the command, on a volume."""
+"""Ingestion as a job task: the Python API with task values, and the `lakestack-ingest` entry
+point as a python_wheel_task, on a volume."""
 
 from __future__ import annotations
 
@@ -22,12 +23,6 @@ INGEST = """
     for key in ("files", "rows", "rescued_rows", "table_version"):
         dbutils.jobs.taskValues.set(key, getattr(result, key))
 """
-COMMAND = """
-    import sys
-    from lakestack.lake.ingest import main
-
-    sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.fixture
@@ -40,22 +35,21 @@ def bundle_dir(tmp_path: Path) -> Iterator[BundleDir]:
 
 def test_an_ingestion_job_reports_through_task_values(bundle_dir: BundleDir) -> None:
     bundle_dir.file("ingest.py", INGEST)
-    bundle_dir.file("ingest_cli.py", COMMAND)
     volume = "/Volumes/main/default/landing"
     bundle_dir.bundle(
         {
             "bronze": {
                 "tasks": [
                     py_task("ingest", "ingest.py"),
-                    py_task(
-                        "again",
-                        "ingest_cli.py",
-                        "--source",
-                        volume,
-                        "--table",
-                        "main.default.events",
-                        depends_on=[{"task_key": "ingest"}],
-                    ),
+                    {
+                        "task_key": "again",
+                        "depends_on": [{"task_key": "ingest"}],
+                        "python_wheel_task": {
+                            "package_name": "lakestack",
+                            "entry_point": "lakestack-ingest",
+                            "named_parameters": {"source": volume, "table": "main.default.events"},
+                        },
+                    },
                 ]
             }
         }

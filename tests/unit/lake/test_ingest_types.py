@@ -102,6 +102,19 @@ def test_timestamps_with_and_without_offset_are_utc_instants() -> None:
     assert bad == [2]
 
 
+def test_fractions_finer_than_microseconds_are_truncated_as_spark_does() -> None:
+    array, bad = convert(
+        "strings",
+        strings("2026-01-01 00:00:25.979625238", "2026-01-01T00:00:25.1234567+01:00"),
+        TIMESTAMP,
+    )
+    assert bad == []
+    assert array.to_pylist() == [
+        datetime(2026, 1, 1, 0, 0, 25, 979625, tzinfo=timezone.utc),
+        datetime(2025, 12, 31, 23, 0, 25, 123456, tzinfo=timezone.utc),
+    ]
+
+
 def test_json_values_convert_without_silent_truncation() -> None:
     values = [1, 2.5, "3", True, None, 2**70, 7]
     array, bad = convert("json", values, pa.int64())
