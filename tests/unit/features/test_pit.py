@@ -86,6 +86,7 @@ def scenario(draw: st.DrawFn) -> dict[str, Any]:
                     "label": st.integers(0, 1),
                 }
             ),
+            min_size=1,
             max_size=20,
         )
     )
