@@ -251,3 +251,14 @@ def test_an_empty_feature_table_gives_nulls_of_the_feature_types() -> None:
     joined = join_features(pa.table({"id": [1, 2]}), [lookup], lambda _: pds.dataset(table))
     assert joined.column("x").type == pa.float32()
     assert joined.column("x").to_pylist() == [None, None]
+
+
+def test_an_empty_input_gets_empty_feature_columns() -> None:
+    table = pa.table({"id": [1], "ts": pa.array([0], pa.int64()).cast(TS), "x": [1.0]})
+    left = pa.table({"id": pa.array([], pa.int64()), "when": pa.array([], TS)})
+    lookup = FeatureLookup("main.fs.t", "id", timestamp_lookup_key="when").bind(
+        feature_table("main.fs.t", ["id"], "ts", ["x"]), 0
+    )
+    joined = join_features(left, [lookup], lambda _: pds.dataset(table))
+    assert joined.num_rows == 0 and joined.column_names == ["id", "when", "x"]
+    assert joined.schema.field("x").type == pa.float64()
