@@ -26,6 +26,9 @@ def connect(relations: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnec
     import duckdb
 
     con = duckdb.connect(":memory:")
+    # DuckDB 1.5 plans an ASOF join over Arrow inputs as a nested loop below this threshold
+    # (30 s instead of 0.2 s on 100k x 1M rows); the merge plan is right at every size
+    con.execute("SET asof_loop_join_threshold = 0")
     for name, relation in (relations or {}).items():
         con.register(name, relation)
     return con

@@ -107,6 +107,7 @@ class SqlSession:
 
         self._catalog = catalog
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(database)
+        self.con.execute("SET asof_loop_join_threshold = 0")  # see lakestack.lake.duck
         self._registered = 0
 
     @property
