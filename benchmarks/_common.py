@@ -26,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "FOREIGN_LIMIT",
+    "Clock",
     "LOCKED",
     "REPO",
     "ForeignCpu",
@@ -254,6 +255,31 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class Clock:
+    """The timed section of a side: wall and CPU time (all threads), and memory around it.
+
+    Started on creation; ``stop`` returns ``{key: wall seconds, "cpu_s", "peak_rss_mb",
+    "rss_before_mb"}``. CPU time is the companion figure on a shared machine: other processes
+    stretch the wall time but not (much) the CPU time the section itself used.
+    """
+
+    def __init__(self) -> None:
+        self.rss_before = rss_mb()
+        self.cpu0 = time.process_time()
+        self.wall0 = time.perf_counter()
+
+    def stop(self, key: str) -> dict[str, float]:
+        """The measurements of the section, ``key`` naming its wall time."""
+        wall = time.perf_counter() - self.wall0
+        cpu = time.process_time() - self.cpu0
+        return {
+            key: round(wall, 3),
+            "cpu_s": round(cpu, 3),
+            "peak_rss_mb": peak_rss_mb(),
+            "rss_before_mb": self.rss_before,
+        }
 
 
 def summarize_pit(table: Any, views: dict[str, list[str]], sample_step: int) -> dict[str, Any]:

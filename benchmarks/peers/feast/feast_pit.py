@@ -22,7 +22,7 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BENCHMARKS))  # _common is stdlib + pyarrow + numpy: all in this venv
 
-from _common import peak_rss_mb, rss_mb, summarize_pit  # noqa: E402
+from _common import Clock, peak_rss_mb, summarize_pit  # noqa: E402
 
 
 def load_definitions(repo: Path):
@@ -58,13 +58,10 @@ def join(args: argparse.Namespace) -> dict:
     store = FeatureStore(repo_path=str(args.repo))
     views = {fv.name: [f.name for f in fv.features] for fv in store.list_feature_views()}
     refs = [f"{view}:{col}" for view, cols in sorted(views.items()) for col in cols]
-    before = rss_mb()
-    t0 = time.perf_counter()
+    clock = Clock()
     job = store.get_historical_features(entity_df=labels, features=refs)
     table = job.to_arrow()
-    seconds = time.perf_counter() - t0
-    peak = peak_rss_mb()
-    result = {"join_s": round(seconds, 3), "peak_rss_mb": peak, "rss_before_mb": before}
+    result = clock.stop("join_s")
     result.update(summarize_pit(table, dict(sorted(views.items())), args.sample_step))
     return result
 
