@@ -59,7 +59,7 @@ def test_convert_splits_cells_and_translates_magics(tmp_path: Path) -> None:
     assert cells[0].source == "# Title\ntext"
     assert cells[1].source == "import os\nx = 1"
     assert "print('skipped %pip: install packages into the environment instead')" in cells[2].source
-    assert "import duckdb" in cells[3].source
+    assert "_lakestack_sql_cell(" in cells[3].source
     assert "'SELECT 42 AS answer'" in cells[3].source
     assert "subprocess.run('echo hi', shell=True" in cells[4].source
     assert cells[5].source == "%load_ext autoreload\n%autoreload 2"
