@@ -573,7 +573,8 @@ def test_independent_tasks_run_in_parallel_up_to_the_limit(bundle_dir: BundleDir
     run = ws.run("par")
     assert run.state == "SUCCESS"
     spans = [json.loads(p.read_text()) for p in (bundle_dir.root / "spans").iterdir()]
-    most = max(sum(1 for o in spans if o[0] < s[1] and s[0] < o[1]) for s in spans)
+    # the most tasks running at one instant (checked at each start): two, never more
+    most = max(sum(1 for o in spans if o[0] <= s[0] < o[1]) for s in spans)
     assert most == 2
 
 

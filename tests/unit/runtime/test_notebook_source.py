@@ -147,7 +147,7 @@ def test_load_ipynb_translates_databricks_magics(tmp_path: Path) -> None:
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, str(path))
     loaded = load_notebook(path)
-    assert "duckdb" in loaded.cells[0].source
+    assert "_lakestack_sql_cell(" in loaded.cells[0].source
     assert loaded.cells[1].source == "%time 1"
 
 
