@@ -21,6 +21,32 @@ def test_public_names_are_pinned() -> None:
         assert getattr(lakestack, name) is not None
 
 
+def test_lake_and_features_names_are_pinned() -> None:
+    import lakestack.features
+    import lakestack.lake
+
+    assert lakestack.lake.__all__ == [
+        "Catalog",
+        "IngestResult",
+        "Table",
+        "TableInfo",
+        "default_catalog",
+        "ingest_files",
+    ]
+    assert lakestack.features.__all__ == [
+        "FEATURE_SPEC_FILE",
+        "LINEAGE_TAG",
+        "FeatureEngineeringClient",
+        "FeatureLookup",
+        "FeatureSpec",
+        "FeatureTable",
+        "TrainingSet",
+    ]
+    for module in (lakestack.lake, lakestack.features):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+
+
 def test_importing_lakestack_loads_no_heavy_library() -> None:
     code = (
         "import sys, lakestack, lakestack.cli.main; "
