@@ -16,6 +16,7 @@ in DuckDB itself (on an in-memory database, or a scratch file for ``sql_task``).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ _TRAVEL = re.compile(
 )
 _REF = re.compile(rf"(?<![\w.`$]){_TABLE}(?![\w.`(])")
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+LOCK_WAIT_SECONDS = 600.0
 _LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", re.DOTALL)
 _IDENTIFIER = re.compile(r"IDENTIFIER\(\s*(?:\$([A-Za-z_]\w*)|'([^']*)')\s*\)", re.IGNORECASE)
 _COLON_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -103,10 +105,9 @@ class SqlSession:
     """One DuckDB connection that sees the catalog's tables by their three-level names."""
 
     def __init__(self, catalog: Catalog | None, database: str = ":memory:") -> None:
-        import duckdb
 
         self._catalog = catalog
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(database)
+        self.con: duckdb.DuckDBPyConnection = _connect(database)
         self.con.execute("SET asof_loop_join_threshold = 0")  # see lakestack.lake.duck
         self._registered = 0
 
@@ -323,6 +324,26 @@ class SqlSession:
         before = table.dataset().count_rows()
         table.delete(predicate.strip() if predicate else None)
         return pa.table({"num_affected_rows": [before - table.dataset().count_rows()]})
+
+
+def _connect(database: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open ``database``; a scratch file another task holds is waited for, not an error.
+
+    DuckDB lets one process at a time open a database file, and parallel ``sql_task``s share
+    the workspace's scratch file: they take turns.
+    """
+    import duckdb
+
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.02
+    while True:
+        try:
+            return duckdb.connect(database)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise LakeError(f"cannot open {database}: {str(exc).splitlines()[0]}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _identifier(match: re.Match[str], params: Mapping[str, Any]) -> str:
