@@ -6,22 +6,21 @@ lookup timestamp minus ``lookback_window``, or there is none, the features are n
 default). Exact lookups (no timestamp) match on the key alone. The input's rows keep their order
 and count: it is a left join, and duplicate input rows stay.
 
-How, and why this way. The feature table is streamed in chunks of ``chunk_rows`` rows (or as
-many rows as the input has, if more), never read whole: memory is bounded by a small multiple of
-the input plus one chunk, whatever the table's size. Each chunk is
-as-of joined (Polars ``join_asof``) against the input, sorted once by timestamp, and a row's
-running best match is replaced when the chunk offers a later one. Since the latest row at or
-before ``t`` over the whole table is the latest of the per-chunk latest rows, the result does
-not depend on how the table is chunked. Only the key and timestamp columns of a chunk are
-sorted; feature values are gathered by row index afterwards, which keeps sorting cheap when a
-table has many features. Timestamps are compared as microseconds since the epoch; a timestamp
-without a time zone is taken as UTC, and a date as its midnight UTC.
+How, and why this way. Each lookup reads its feature table twice (``lakestack.features.asof``):
+first only the key and timestamp columns, in chunks of ``MATCH_ROWS`` rows, to find each input
+row's matching feature row by its position in the table; then only the feature columns, batch
+by batch, taking just the matched rows. Memory is bounded by one chunk of keys and timestamps
+plus the input and the looked-up columns, whatever the table's size; the feature values of the
+table are never all in memory, and the table is sorted by key and timestamp only, a chunk at a
+time. Timestamps are compared as microseconds since the epoch; a timestamp without a time zone
+is taken as UTC, and a date as its midnight UTC.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -30,24 +29,28 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 
 from lakestack.errors import FeatureError
+from lakestack.features.asof import Probe, gather, match
 from lakestack.features.lookup import BoundLookup
 
-__all__ = ["CHUNK_ROWS", "chunk_size", "join_features", "lookup_columns"]
+__all__ = [
+    "CHUNK_ROWS",
+    "LOOKUP_THREADS",
+    "MATCH_ROWS",
+    "DatasetFor",
+    "epoch_us",
+    "join_features",
+    "lookup_columns",
+]
 
 CHUNK_ROWS = int(os.environ.get("LAKESTACK_FEATURE_CHUNK_ROWS", "2000000"))
-_SCAN_BATCH = 1 << 20
+"""Rows of a streamed input (``score_batch`` of a ``RecordBatchReader``) looked up at once."""
+MATCH_ROWS = int(os.environ.get("LAKESTACK_FEATURE_MATCH_ROWS", "4000000"))
+"""Rows of a feature table whose keys and timestamps are matched at once."""
+LOOKUP_THREADS = int(os.environ.get("LAKESTACK_FEATURE_LOOKUP_THREADS", "2"))
+"""Lookups (of different tables) run at once, at most one per usable CPU."""
 _US_PER_DAY = 86_400_000_000
 
 DatasetFor = Callable[[BoundLookup], pds.Dataset]
-
-
-def chunk_size(input_rows: int, chunk_rows: int = CHUNK_ROWS) -> int:
-    """Feature rows to hold at once for an input of ``input_rows`` rows.
-
-    Each chunk is one more pass over the input, and a chunk as large as the input costs at most
-    the input's memory again: fewer, larger chunks for large inputs.
-    """
-    return max(chunk_rows, input_rows)
 
 
 def join_features(
@@ -55,32 +58,93 @@ def join_features(
     lookups: Sequence[BoundLookup],
     dataset_for: DatasetFor,
     *,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int = MATCH_ROWS,
 ) -> pa.Table:
     """``left`` with every lookup's output columns appended, in ``left``'s row order.
+
+    The lookups run on up to ``LOOKUP_THREADS`` threads (their work releases the GIL), and
+    lookups with the same input columns share the sorted input keys.
 
     Args:
         left: The input rows (all their columns are kept as they are).
         lookups: Checked lookups; their output names must not collide.
         dataset_for: The feature table's dataset at the lookup's version.
-        chunk_rows: How many feature rows to hold at once (see ``chunk_size``).
+        chunk_rows: How many feature table rows to match at once (keys and timestamps only).
     """
+    datasets = [dataset_for(lookup) for lookup in lookups]
+    probes: dict[tuple[Any, ...], Probe] = {}
+    for lookup, dataset in zip(lookups, datasets, strict=True):
+        key = _probe_key(lookup, dataset.schema)
+        if key not in probes:
+            probes[key] = _probe(left, lookup, dataset.schema)
+
+    def run(job: tuple[BoundLookup, pds.Dataset]) -> list[pa.ChunkedArray]:
+        lookup, dataset = job
+        probe = probes[_probe_key(lookup, dataset.schema)]
+        return _lookup(left.num_rows, lookup, dataset, probe, chunk_rows)
+
+    jobs = list(zip(lookups, datasets, strict=True))
+    workers = min(LOOKUP_THREADS, len(jobs), _usable_cpus())
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="lakestack-lookup") as pool:
+            results = list(pool.map(run, jobs))
+    else:
+        results = [run(job) for job in jobs]
     out = left
-    for lookup in lookups:
-        columns = lookup_columns(left, lookup, dataset_for(lookup), chunk_rows=chunk_rows)
+    for lookup, columns in zip(lookups, results, strict=True):
         for name, column in zip(lookup.output_names, columns, strict=True):
             out = out.append_column(name, column)
     return out
 
 
 def lookup_columns(
-    left: pa.Table, lookup: BoundLookup, dataset: pds.Dataset, *, chunk_rows: int = CHUNK_ROWS
+    left: pa.Table, lookup: BoundLookup, dataset: pds.Dataset, *, chunk_rows: int = MATCH_ROWS
 ) -> list[pa.ChunkedArray]:
     """The looked-up feature columns for ``left``'s rows, one per feature, in row order."""
-    schema = dataset.schema
-    feature_types = [schema.field(name).type for name in lookup.feature_names]
+    probe = _probe(left, lookup, dataset.schema)
+    return _lookup(left.num_rows, lookup, dataset, probe, chunk_rows)
+
+
+def _lookup(
+    rows: int, lookup: BoundLookup, dataset: pds.Dataset, probe: Probe, chunk_rows: int
+) -> list[pa.ChunkedArray]:
+    import numpy as np
+
+    ts_column = lookup.table_timestamp_key if probe.pit else None
+    what = f"timestamp key '{ts_column}' of {lookup.table_name}"
+    found, found_t = match(
+        probe,
+        dataset,
+        lookup.table_keys,
+        ts_column,
+        lambda values: epoch_us(values, what=what),
+        chunk_rows,
+    )
+    if probe.pit and lookup.lookback_window is not None:
+        t = probe.frame["__t"].to_numpy()
+        found[(found >= 0) & (t - found_t > _window_us(lookup))] = -1
+    positions = np.full(rows, -1, np.int64)
+    positions[probe.frame["__row"].to_numpy()] = found
+    features = gather(dataset, lookup.feature_names, positions, table=lookup.table_name)
+    columns = []
+    for feature, output in zip(lookup.feature_names, lookup.output_names, strict=True):
+        column = features.column(feature)
+        if output in lookup.default_values:
+            column = _fill_default(column, lookup.default_values[output], lookup, output)
+        columns.append(column)
+    return columns
+
+
+def _probe_key(lookup: BoundLookup, schema: pa.Schema) -> tuple[Any, ...]:
+    """What makes two lookups' probes equal: the input columns and the table's key types."""
+    types = tuple(str(schema.field(c).type) for c in lookup.table_keys)
+    return (tuple(lookup.lookup_key), lookup.timestamp_lookup_key, types)
+
+
+def _probe(left: pa.Table, lookup: BoundLookup, schema: pa.Schema) -> Probe:
+    """The input's keys (cast to the table's key types) and timestamps, without nulls."""
     keys = [f"__k{i}" for i in range(len(lookup.lookup_key))]
-    probe_columns: dict[str, Any] = {
+    columns: dict[str, Any] = {
         name: _key_column(left, column, schema, table_column, lookup.table_name)
         for name, column, table_column in zip(
             keys, lookup.lookup_key, lookup.table_keys, strict=True
@@ -89,115 +153,19 @@ def lookup_columns(
     pit = lookup.timestamp_lookup_key is not None
     if pit:
         assert lookup.timestamp_lookup_key and lookup.table_timestamp_key
-        probe_columns["__t"] = epoch_us(
+        columns["__t"] = epoch_us(
             left.column(lookup.timestamp_lookup_key),
             what=f"column '{lookup.timestamp_lookup_key}' of the input",
         )
-    probe = pl.DataFrame(pa.table(probe_columns)).with_row_index("__row")
-    probe = probe.drop_nulls()  # a null key or timestamp matches nothing
-    if pit:
-        probe = probe.sort("__t")
-    best: pl.DataFrame | None = None
-    for chunk in _chunks(dataset, lookup, chunk_rows):
-        candidate = _match_chunk(probe, chunk, lookup, keys)
-        best = candidate if best is None else _better(best, candidate, pit)
-    features = [f"__f{i}" for i in range(len(feature_types))]
-    if best is None:
-        best = pl.DataFrame(
-            [
-                pl.Series(f, pa.nulls(probe.height, t))
-                for f, t in zip(features, feature_types, strict=True)
-            ]
-        )
-    elif pit and lookup.lookback_window is not None:
-        window = _window_us(lookup)
-        too_old = (probe["__t"] - best["__ft"]) > window
-        best = best.with_columns(
-            [pl.when(too_old).then(None).otherwise(pl.col(f)).alias(f) for f in features]
-        )
-    result = best.select(features).with_columns(probe["__row"])
-    if result.height == left.num_rows:
-        result = result.sort("__row")
-    else:
-        rows = pl.DataFrame({"__row": pl.arange(0, left.num_rows, dtype=pl.UInt32, eager=True)})
-        result = rows.join(result, on="__row", how="left", maintain_order="left")
-    columns = []
-    for feature, output, dtype in zip(features, lookup.output_names, feature_types, strict=True):
-        series = result[feature]
-        if output in lookup.default_values:
-            series = _fill_default(series, lookup.default_values[output], lookup, output)
-        columns.append(_as_type(series.to_arrow(), dtype))
-    return [pa.chunked_array([c]) if isinstance(c, pa.Array) else c for c in columns]
+    frame = pl.DataFrame(pa.table(columns)).with_row_index("__row").drop_nulls()
+    return Probe(frame, keys, pit)
 
 
-def _match_chunk(
-    probe: pl.DataFrame, chunk: pa.Table, lookup: BoundLookup, keys: list[str]
-) -> pl.DataFrame:
-    """For each probe row, the chunk's matching row: its timestamp (``__ft``) and features."""
-    right_columns: dict[str, Any] = {
-        key: chunk.column(column) for key, column in zip(keys, lookup.table_keys, strict=True)
-    }
-    pit = lookup.table_timestamp_key is not None
-    if pit:
-        assert lookup.table_timestamp_key
-        right_columns["__ft"] = epoch_us(
-            chunk.column(lookup.table_timestamp_key),
-            what=f"timestamp key '{lookup.table_timestamp_key}' of {lookup.table_name}",
-        )
-    right = pl.DataFrame(pa.table(right_columns)).with_row_index("__i")
-    if pit:
-        matched = probe.select(*keys, "__t").join_asof(
-            right.sort("__ft"),
-            left_on="__t",
-            right_on="__ft",
-            by=keys,
-            strategy="backward",
-            check_sortedness=False,
-        )
-    else:
-        matched = probe.select(keys).join(right, on=keys, how="left", maintain_order="left")
-    index = matched["__i"].to_arrow()
-    features = chunk.select(lookup.feature_names).take(index)
-    names = [f"__f{i}" for i in range(features.num_columns)]
-    frame = pl.DataFrame(features.rename_columns(names))
-    marker = matched["__ft"] if pit else matched["__i"].is_not_null().alias("__ft")
-    return frame.with_columns(marker)
-
-
-def _better(best: pl.DataFrame, candidate: pl.DataFrame, pit: bool) -> pl.DataFrame:
-    """Per row, the candidate where it is a later match than the best so far."""
-    new, old = candidate["__ft"], best["__ft"]
-    take = (new > old).fill_null(False) | (old.is_null() & new.is_not_null()) if pit else new
-    return best.select(
-        [
-            pl.when(take).then(candidate[name]).otherwise(pl.col(name)).alias(name)
-            for name in best.columns
-        ]
-    )
-
-
-def _chunks(dataset: pds.Dataset, lookup: BoundLookup, chunk_rows: int) -> Iterator[pa.Table]:
-    """The table's key, timestamp and feature columns, ``chunk_rows`` rows at a time."""
-    ts = [lookup.table_timestamp_key] if lookup.table_timestamp_key else []
-    columns = list(dict.fromkeys([*lookup.table_keys, *ts, *lookup.feature_names]))
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    # little read-ahead: each batch held in advance is memory the join cannot use
-    for batch in dataset.to_batches(
-        columns=columns,
-        batch_size=min(chunk_rows, _SCAN_BATCH),
-        batch_readahead=1,
-        fragment_readahead=1,
-    ):
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= chunk_rows:
-            yield pa.Table.from_batches(pending)
-            pending, rows = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _kind(dtype: pa.DataType) -> str:
@@ -270,15 +238,18 @@ def _window_us(lookup: BoundLookup) -> int:
     return (window.days * 86_400 + window.seconds) * 1_000_000 + window.microseconds
 
 
-def _fill_default(series: pl.Series, value: Any, lookup: BoundLookup, output: str) -> pl.Series:
+def _fill_default(
+    column: pa.ChunkedArray, value: Any, lookup: BoundLookup, output: str
+) -> pa.ChunkedArray:
+    series = pl.Series(column)
     try:
-        return series.fill_null(pl.lit(value).cast(series.dtype, strict=True))
+        filled = series.fill_null(pl.lit(value).cast(series.dtype, strict=True))
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
         raise FeatureError(
             f"default value {value!r} for feature '{output}' of {lookup.table_name} does not fit "
             f"its type {series.dtype}: {str(exc).splitlines()[0]}"
         ) from None
-
-
-def _as_type(values: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> Any:
-    return values if values.type == dtype else values.cast(dtype)
+    result = filled.to_arrow()
+    if result.type != column.type:
+        result = result.cast(column.type)
+    return pa.chunked_array([result]) if isinstance(result, pa.Array) else result

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from lakestack.errors import FeatureError
 from lakestack.features.lookup import BoundLookup
-from lakestack.features.pit import CHUNK_ROWS, DatasetFor, chunk_size, join_features
+from lakestack.features.pit import CHUNK_ROWS, DatasetFor, join_features
 from lakestack.features.spec import FeatureSpec
 from lakestack.features.training import check_lookups
 from lakestack.registry import LoadedModel
@@ -147,8 +147,7 @@ class Scorer:
 
     def score_table(self, table: pa.Table, lookups: Sequence[BoundLookup]) -> pa.Table:
         """Input columns + looked-up features + ``prediction`` for one in-memory table."""
-        rows = chunk_size(table.num_rows, self.chunk_rows)
-        joined = join_features(table, lookups, self.dataset_for, chunk_rows=rows)
+        joined = join_features(table, lookups, self.dataset_for)
         features = joined.select(self.model_columns)
         predictions = self._predict(features)
         return joined.append_column(PREDICTION, predictions)

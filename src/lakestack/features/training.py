@@ -16,7 +16,7 @@ import pyarrow as pa
 from lakestack.errors import FeatureError
 from lakestack.features.frames import from_arrow
 from lakestack.features.lookup import BoundLookup
-from lakestack.features.pit import CHUNK_ROWS, DatasetFor, chunk_size, join_features
+from lakestack.features.pit import MATCH_ROWS, DatasetFor, join_features
 from lakestack.features.spec import FeatureSpec, LookupSpec
 
 __all__ = ["TrainingSet", "check_lookups"]
@@ -74,7 +74,7 @@ class TrainingSet:
         exclude_columns: Sequence[str],
         dataset_for: DatasetFor,
         *,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int = MATCH_ROWS,
     ) -> None:
         self._df = df
         self._lookups = list(lookups)
@@ -127,8 +127,9 @@ class TrainingSet:
 
     def load_arrow(self) -> pa.Table:
         """The joined training data as an Arrow table."""
-        rows = chunk_size(self._df.num_rows, self._chunk_rows)
-        joined = join_features(self._df, self._lookups, self._dataset_for, chunk_rows=rows)
+        joined = join_features(
+            self._df, self._lookups, self._dataset_for, chunk_rows=self._chunk_rows
+        )
         return joined.drop_columns(self._exclude) if self._exclude else joined
 
     def load_df(self, format: str = "pandas") -> Any:
