@@ -751,6 +751,22 @@ def report(
     return rows, lines, ratios
 
 
+def source_state() -> dict[str, Any]:
+    """The lakestack commit measured, and whether ``src/`` had uncommitted changes.
+
+    Recorded at the start and at the end of a run: the package is imported afresh by every
+    side's process, so a change to ``src/`` during a run would mix two versions.
+    """
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    dirty = git("status", "--porcelain", "--", "src/lakestack")
+    return {"lakestack_commit": git("rev-parse", "--short", "HEAD"), "src_dirty": bool(dirty)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate the data, run the selected parts and sides, and report."""
     params = getattr(args, "params", {})
@@ -770,6 +786,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sample_step": max(1, sizes["labels"] // 1000),
     }
     (root / "spec.json").write_text(json.dumps(spec))
+    source_at_start = {f"{k}_at_start": v for k, v in source_state().items()}
     pit: dict[str, Any] = {}
     score: dict[str, Any] = {}
     gen: dict[str, Any] = {}
@@ -788,6 +805,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     rows, lines, ratios = report(sizes, pit, score, gen)
+    source_at_end = source_state()
+    if source_at_end["src_dirty"] or any(
+        source_at_start[f"{k}_at_start"] != v for k, v in source_at_end.items()
+    ):
+        lines.append(
+            f"WARNING: src/lakestack changed during the run or has uncommitted changes "
+            f"(start {source_at_start}, end {source_at_end}): sides may have measured "
+            "different code"
+        )
     feast_versions = {}
     if venv_python(FEAST_VENV).exists():
         feast_versions = venv_versions(FEAST_VENV, ("feast", "duckdb", "ibis-framework", "pandas"))
@@ -795,7 +821,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "table": rows,
         "summary": lines,
         "ratios": ratios,
-        "env": {"feast_venv": feast_versions},
+        "env": {"feast_venv": feast_versions, **source_at_end, **source_at_start},
         "params": {"sizes": sizes, "parts": sorted(parts), "sides": sorted(sides), **spec},
         "raw": {"generate": gen, "pit": pit, "score": score},
     }
