@@ -20,7 +20,6 @@ of each batch: the table's feature values are never all in memory, only the resu
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,7 +60,6 @@ class Probe:
     pit: bool
     _by_time: pl.DataFrame | None = field(default=None, repr=False)
     _by_key: tuple[Ints, Ints, Ints] | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def height(self) -> int:
@@ -78,10 +76,9 @@ class Probe:
 
     def by_time(self) -> pl.DataFrame:
         """``frame`` with ``__p`` (its position in ``frame``), sorted by timestamp."""
-        with self._lock:  # lookups of several tables may share a probe, on several threads
-            if self._by_time is None:
-                self._by_time = self.frame.with_row_index("__p").sort("__t")
-            return self._by_time
+        if self._by_time is None:
+            self._by_time = self.frame.with_row_index("__p").sort("__t")
+        return self._by_time
 
     def by_key(self) -> tuple[Ints, Ints, Ints]:
         """The positions in ``frame`` that sort it by key and timestamp; the sorted keys, times.
@@ -91,17 +88,16 @@ class Probe:
         """
         import numpy as np
 
-        with self._lock:
-            if self._by_key is None:
-                key = self.frame[self.keys[0]].cast(pl.Int64).to_numpy()
-                t = self.frame["__t"].to_numpy() if self.pit else np.zeros(self.height, np.int64)
-                order = _pack_order(key, t)
-                if order is None:
-                    frame = pl.DataFrame({"k": key, "t": t})
-                    order = frame.select(pl.arg_sort_by("k", "t")).to_series().to_numpy()
-                order = order.astype(np.int64)
-                self._by_key = (order, key[order], t[order])
-            return self._by_key
+        if self._by_key is None:
+            key = self.frame[self.keys[0]].cast(pl.Int64).to_numpy()
+            t = self.frame["__t"].to_numpy() if self.pit else np.zeros(self.height, np.int64)
+            order = _pack_order(key, t)
+            if order is None:
+                frame = pl.DataFrame({"k": key, "t": t})
+                order = frame.select(pl.arg_sort_by("k", "t")).to_series().to_numpy()
+            order = order.astype(np.int64)
+            self._by_key = (order, key[order], t[order])
+        return self._by_key
 
 
 def match(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -34,7 +33,6 @@ from lakestack.features.lookup import BoundLookup
 
 __all__ = [
     "CHUNK_ROWS",
-    "LOOKUP_THREADS",
     "MATCH_ROWS",
     "DatasetFor",
     "epoch_us",
@@ -46,8 +44,6 @@ CHUNK_ROWS = int(os.environ.get("LAKESTACK_FEATURE_CHUNK_ROWS", "2000000"))
 """Rows of a streamed input (``score_batch`` of a ``RecordBatchReader``) looked up at once."""
 MATCH_ROWS = int(os.environ.get("LAKESTACK_FEATURE_MATCH_ROWS", "4000000"))
 """Rows of a feature table whose keys and timestamps are matched at once."""
-LOOKUP_THREADS = int(os.environ.get("LAKESTACK_FEATURE_LOOKUP_THREADS", "2"))
-"""Lookups (of different tables) run at once, at most one per usable CPU."""
 _US_PER_DAY = 86_400_000_000
 
 DatasetFor = Callable[[BoundLookup], pds.Dataset]
@@ -62,8 +58,8 @@ def join_features(
 ) -> pa.Table:
     """``left`` with every lookup's output columns appended, in ``left``'s row order.
 
-    The lookups run on up to ``LOOKUP_THREADS`` threads (their work releases the GIL), and
-    lookups with the same input columns share the sorted input keys.
+    Lookups run one after the other (each one's sorts and scans already use every core);
+    lookups with the same input columns share the input's sorted keys and timestamps.
 
     Args:
         left: The input rows (all their columns are kept as they are).
@@ -71,27 +67,14 @@ def join_features(
         dataset_for: The feature table's dataset at the lookup's version.
         chunk_rows: How many feature table rows to match at once (keys and timestamps only).
     """
-    datasets = [dataset_for(lookup) for lookup in lookups]
     probes: dict[tuple[Any, ...], Probe] = {}
-    for lookup, dataset in zip(lookups, datasets, strict=True):
+    out = left
+    for lookup in lookups:
+        dataset = dataset_for(lookup)
         key = _probe_key(lookup, dataset.schema)
         if key not in probes:
             probes[key] = _probe(left, lookup, dataset.schema)
-
-    def run(job: tuple[BoundLookup, pds.Dataset]) -> list[pa.ChunkedArray]:
-        lookup, dataset = job
-        probe = probes[_probe_key(lookup, dataset.schema)]
-        return _lookup(left.num_rows, lookup, dataset, probe, chunk_rows)
-
-    jobs = list(zip(lookups, datasets, strict=True))
-    workers = min(LOOKUP_THREADS, len(jobs), _usable_cpus())
-    if workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="lakestack-lookup") as pool:
-            results = list(pool.map(run, jobs))
-    else:
-        results = [run(job) for job in jobs]
-    out = left
-    for lookup, columns in zip(lookups, results, strict=True):
+        columns = _lookup(left.num_rows, lookup, dataset, probes[key], chunk_rows)
         for name, column in zip(lookup.output_names, columns, strict=True):
             out = out.append_column(name, column)
     return out
@@ -110,6 +93,8 @@ def _lookup(
 ) -> list[pa.ChunkedArray]:
     import numpy as np
 
+    if not lookup.feature_names:
+        return []
     ts_column = lookup.table_timestamp_key if probe.pit else None
     what = f"timestamp key '{ts_column}' of {lookup.table_name}"
     found, found_t = match(
@@ -159,13 +144,6 @@ def _probe(left: pa.Table, lookup: BoundLookup, schema: pa.Schema) -> Probe:
         )
     frame = pl.DataFrame(pa.table(columns)).with_row_index("__row").drop_nulls()
     return Probe(frame, keys, pit)
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _kind(dtype: pa.DataType) -> str:
