@@ -8,8 +8,8 @@ model is loaded once; a scikit-learn model is loaded natively and called on plai
 exactly the columns it was fitted on, skipping pyfunc's per-call schema enforcement.
 
 Predictions are made in slices of ``PREDICT_ROWS`` rows; for native scikit-learn models the
-slices run on a small thread pool (their ``predict`` releases the GIL), so the CPU time the
-lookups took is won back on machines with more than one core. An input that is an Arrow
+slices run on a small thread pool (their ``predict`` releases the GIL), one thread per usable
+CPU, so that models that do not parallelize themselves use every core. An input that is an Arrow
 ``RecordBatchReader`` is scored as a stream: chunks of at most ``chunk_rows`` rows are looked up
 and predicted one after the other, and the result is a reader too, so memory stays bounded
 whatever the input's size.
