@@ -29,6 +29,9 @@ def lakestack(
     """Run ``lakestack ARGS`` in ``cwd``."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     full_env.pop("LAKESTACK_BUNDLE_ROOT", None)
+    # an earlier test's mlflow.set_tracking_uri() exports these; the CLI must see only its own
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        full_env.pop(name, None)
     proc = subprocess.run(
         [sys.executable, "-m", "lakestack", *args],
         cwd=cwd,

@@ -73,7 +73,8 @@ def test_feature_pipeline_twice(project: Path) -> None:
     # the model version records which feature tables, at which Delta versions, trained it
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / '.lakestack' / 'mlflow.db'}")
+    store = f"sqlite:///{project / '.lakestack' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     version = client.get_model_version("main.taxi.fare_model", "2")
     lineage = {
         t["table"]: t["version"] for t in json.loads(version.tags["lakestack.feature_tables"])
