@@ -449,11 +449,9 @@ class Table:
         )
 
     def _check_new_keys(self, table: pa.Table, keys: Sequence[str]) -> None:
-        if table.num_rows == 0 or self.version < 0:
+        if table.num_rows == 0:
             return
         existing = self.dataset()
-        if existing.count_rows() == 0:
-            return
         from lakestack.lake.duck import query
 
         cols = ", ".join(_quote(k) for k in keys)
