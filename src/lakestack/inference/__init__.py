@@ -1,0 +1,1 @@
+"""Batch inference: score a table with a registered model into an inference table."""
