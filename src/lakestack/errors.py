@@ -27,6 +27,10 @@ Retry semantics live in the type, never in message text: the orchestrator retrie
     │   └── CommitConflictError  (transient) a concurrent writer committed first
     ├── FeatureError             a feature table, lookup or training set that cannot be built
     ├── RegistryError            an MLflow tracking or registry operation failed
+    │   ├── ModelNotFoundError   no such registered model, version or alias (named)
+    │   └── ApprovalError        an approval that cannot be given: not waiting, not an approver
+    ├── EvaluationError          a model evaluation that cannot be done (bad metric, no label)
+    ├── InferenceError           a batch inference that cannot be done (bad input or output)
     └── UsageError               wrong options given to a command (exit 2 in the CLI)
 """
 
@@ -38,15 +42,19 @@ from dataclasses import dataclass
 
 __all__ = [
     "AlreadyExistsError",
+    "ApprovalError",
     "CommitConflictError",
     "ConfigError",
     "ConstraintError",
     "CycleError",
+    "EvaluationError",
     "FeatureError",
+    "InferenceError",
     "JobError",
     "LakeError",
     "LakestackError",
     "Location",
+    "ModelNotFoundError",
     "NotFoundError",
     "ReferenceError_",
     "RegistryError",
@@ -197,6 +205,22 @@ class FeatureError(LakestackError, TerminalError):
 
 class RegistryError(LakestackError):
     """An MLflow tracking or registry operation failed."""
+
+
+class ModelNotFoundError(RegistryError, TerminalError):
+    """No such registered model, model version or alias."""
+
+
+class ApprovalError(RegistryError, TerminalError):
+    """An approval or rejection that cannot be recorded (nothing waits, or not an approver)."""
+
+
+class EvaluationError(LakestackError, TerminalError):
+    """A model evaluation that cannot be done: an unknown metric, a missing label column."""
+
+
+class InferenceError(LakestackError, TerminalError):
+    """A batch inference that cannot be done: a missing input column, a bad output table."""
 
 
 class UsageError(LakestackError, TerminalError):
