@@ -18,10 +18,7 @@ is taken as UTC, and a date as its midnight UTC.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,8 +77,6 @@ def join_features(
         columns = _lookup(left.num_rows, lookup, dataset, probes[key], chunk_rows)
         for name, column in zip(lookup.output_names, columns, strict=True):
             out = out.append_column(name, column)
-    if lookups:
-        _let_scans_finish_at_exit()
     return out
 
 
@@ -123,18 +118,6 @@ def _lookup(
             column = _fill_default(column, lookup.default_values[output], lookup, output)
         columns.append(column)
     return columns
-
-
-@functools.cache
-def _let_scans_finish_at_exit() -> None:
-    """Give Arrow's threads 10 ms at exit to drop the files the lookups read.
-
-    deltalake opens a table's files as Python objects; Arrow's threads drop them a little after
-    a scan ends, and need the GIL to. In a process that exits right after a lookup they can find
-    the interpreter finalizing, which aborts it ("terminate called without an active
-    exception", delta-io/delta-rs#2184): seen in about 1 in 10 short benchmark processes.
-    """
-    atexit.register(time.sleep, 0.01)
 
 
 def _probe_key(lookup: BoundLookup, schema: pa.Schema) -> tuple[Any, ...]:

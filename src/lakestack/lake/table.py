@@ -10,7 +10,10 @@ properties named ``lakestack.tag.<name>``; the comment is the Delta table descri
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as pds
+from pyarrow.fs import LocalFileSystem, SubTreeFileSystem
 
 from lakestack.errors import (
     CommitConflictError,
@@ -86,6 +90,25 @@ def _filter_expression(filter: Filter) -> Any:
     import pyarrow.parquet as pq
 
     return pq.filters_to_expression(filter)
+
+
+@functools.cache
+def _let_scans_finish_at_exit() -> None:
+    """Give Arrow's threads 10 ms at exit to drop the files a scan of object storage read.
+
+    deltalake opens remote files as Python objects; Arrow's threads drop them a little after a
+    scan ends, and need the GIL to. In a process that exits right after a scan they can find
+    the interpreter finalizing, which aborts it ("terminate called without an active
+    exception", delta-io/delta-rs#2184).
+    """
+    atexit.register(time.sleep, 0.01)
+
+
+def _local_path(uri: str) -> str | None:
+    """The folder of a table on the local filesystem; None for object storage."""
+    if uri.startswith("file://"):
+        return uri.removeprefix("file://")
+    return None if "://" in uri else uri
 
 
 def _quote(name: str) -> str:
@@ -172,8 +195,19 @@ class Table:
     def dataset(
         self, version: int | None = None, timestamp: datetime | str | None = None
     ) -> pds.Dataset:
-        """A lazy Arrow dataset of the table (for DuckDB or Polars scans)."""
-        return self.delta(version, timestamp).to_pyarrow_dataset()
+        """A lazy Arrow dataset of the table (for DuckDB or Polars scans).
+
+        A local table is read through Arrow's own filesystem rather than deltalake's Python
+        file handler: faster (about 0.18 s instead of 0.29 s for 10M rows), and the process can
+        exit right after a read without deltalake's file objects being dropped during
+        interpreter shutdown, which aborts it (delta-io/delta-rs#2184).
+        """
+        delta = self.delta(version, timestamp)
+        local = _local_path(self.uri)
+        if local is None:
+            _let_scans_finish_at_exit()
+            return delta.to_pyarrow_dataset()
+        return delta.to_pyarrow_dataset(filesystem=SubTreeFileSystem(local, LocalFileSystem()))
 
     def read(
         self,
