@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 
 from lakestack.errors import FeatureError, RegistryError
-from lakestack.features.frames import format_of, from_arrow, to_arrow
+from lakestack.features.frames import clustered, format_of, from_arrow, to_arrow
 from lakestack.features.lookup import BoundLookup, FeatureLookup, as_list
 from lakestack.features.pit import CHUNK_ROWS
 from lakestack.features.scoring import Scorer
@@ -109,7 +109,7 @@ class FeatureEngineeringClient:
                     "it first or use the existing keys"
                 )
             return existing
-        data = None if df is None else to_arrow(df, what="df")
+        data = None if df is None else clustered(to_arrow(df, what="df"), _key_order(keys, ts_keys))
         columns = schema if schema is not None else (data.schema if data is not None else None)
         if columns is None:
             raise FeatureError(f"feature table {name}: give df or schema to create it")
@@ -146,8 +146,10 @@ class FeatureEngineeringClient:
             raise FeatureError(
                 f"write_table mode '{mode}' is not supported; use merge or overwrite"
             )
-        table = self._feature_lake_table(name)
-        data = to_arrow(df, what="df")
+        table = self.catalog.table(name)
+        feature_table = feature_table_of(table)  # a table without a primary key is refused
+        keys = _key_order(feature_table.primary_keys, feature_table.timestamp_keys)
+        data = clustered(to_arrow(df, what="df"), keys)
         return table.merge(data) if mode == "merge" else table.overwrite(data)
 
     def read_table(
@@ -370,6 +372,11 @@ def _workspace_tracking() -> Tracking:
     if settings.tracking_uri:
         return Tracking(settings.tracking_uri, settings.registry_uri)
     return Tracking(tracking_uri_for(bundle.workspace_root))
+
+
+def _key_order(keys: list[str], ts_keys: list[str]) -> list[str]:
+    """The primary key's columns with the timestamp keys last: the order feature rows sort in."""
+    return [*(k for k in keys if k not in ts_keys), *ts_keys]
 
 
 def _is_time(dtype: pa.DataType) -> bool:

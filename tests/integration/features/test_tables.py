@@ -112,6 +112,26 @@ def test_merge_upserts_on_the_primary_key_and_overwrite_replaces(
     assert sorted(fe.read_table(NAME)["customer_id"]) == [1, 3]
 
 
+def test_feature_tables_are_written_in_primary_key_order(
+    fe: FeatureEngineeringClient, customer_features: pd.DataFrame
+) -> None:
+    shuffled = customer_features.iloc[[3, 0, 2, 1]]
+    create(fe, shuffled)
+    first = fe.read_table(NAME)
+    assert list(zip(first["customer_id"], first["ts"], strict=True)) == list(
+        zip(customer_features["customer_id"], customer_features["ts"], strict=True)
+    )
+    rows = pd.DataFrame(
+        {"customer_id": [9, 5, 9], "ts": utc("2024-02-02", "2024-02-01", "2024-02-01")}
+    )
+    fe.write_table(NAME, rows.assign(tenure=1.0, plan="pro"), mode="overwrite")
+    assert fe.read_table(NAME)[["customer_id", "ts"]].values.tolist() == [
+        [5, pd.Timestamp("2024-02-01", tz="UTC")],
+        [9, pd.Timestamp("2024-02-01", tz="UTC")],
+        [9, pd.Timestamp("2024-02-02", tz="UTC")],
+    ]
+
+
 def test_read_table_as_of_a_past_timestamp(
     fe: FeatureEngineeringClient, catalog: Catalog, customer_features: pd.DataFrame
 ) -> None:
