@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ __all__ = [
     "CONTEXT_ENV",
     "RESULT_FILE",
     "VALUES_FILE",
+    "WAITING_KEY",
     "TaskContext",
     "current_context",
+    "publish_task_values",
     "read_json_file",
+    "request_approval",
     "write_json_atomic",
 ]
 
@@ -83,3 +87,49 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def read_json_file(path: Path) -> Any:
     """Read a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def publish_task_values(values: Mapping[str, Any]) -> bool:
+    """Merge ``values`` into this task's task values (for built-in tasks; user code has dbutils).
+
+    Returns:
+        False outside a job, where there is nobody to read them.
+    """
+    ctx = current_context()
+    if ctx is None:
+        return False
+    path = Path(ctx.output_dir) / VALUES_FILE
+    try:
+        current = read_json_file(path)
+    except (OSError, ValueError):
+        current = {}
+    current = current if isinstance(current, dict) else {}
+    current.update(json.loads(json.dumps(dict(values), default=str)))
+    write_json_atomic(path, current)
+    return True
+
+
+WAITING_KEY = "waiting_for_approval"
+
+
+def request_approval(details: Mapping[str, Any]) -> bool:
+    """Mark this task as waiting for a person's approval; the task then exits normally.
+
+    The orchestrator sees the mark when the process ends: the task becomes
+    WAITING_FOR_APPROVAL and, once nothing else can run, the run pauses in that state with no
+    process alive. Approving (``lakestack models approve``) repairs the run, which runs the task
+    again; it then finds the approval and succeeds.
+
+    Args:
+        details: What the task waits for (``model_name``, ``model_version``, a message); kept on
+            the task run so that an approval finds the runs it resumes.
+
+    Returns:
+        False outside a job, where nothing can pause.
+    """
+    ctx = current_context()
+    if ctx is None:
+        return False
+    path = Path(ctx.output_dir) / RESULT_FILE
+    write_json_atomic(path, {WAITING_KEY: json.loads(json.dumps(dict(details), default=str))})
+    return True
