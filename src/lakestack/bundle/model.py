@@ -120,7 +120,16 @@ class Bundle:
         }
         if self.settings.storage_options:
             env["LAKESTACK_STORAGE_OPTIONS"] = json.dumps(self.settings.storage_options)
+        env["LAKESTACK_BUNDLE_ROOT"] = str(self.root)
+        env["LAKESTACK_TARGET"] = self.target
+        if self.auto_approve:
+            env["LAKESTACK_AUTO_APPROVE"] = "1"
         return env
+
+    @property
+    def auto_approve(self) -> bool:
+        """Whether approval tasks approve by themselves: only a development target may say so."""
+        return self.mode == "development" and self.settings.auto_approve
 
     def job(self, key: str) -> JobSpec:
         """The job ``key``; a JobError naming the defined jobs (and the nearest) otherwise."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lakestack.jobs.child import read_error
-from lakestack.jobs.context import RESULT_FILE, VALUES_FILE
+from lakestack.jobs.context import RESULT_FILE, VALUES_FILE, WAITING_KEY
 from lakestack.jobs.executor import TaskProcess
 from lakestack.jobs.states import TaskState
 
@@ -108,6 +108,13 @@ class ProcessAttempt(Attempt):
             return AttemptResult(state, error=reason, exit_code=code, details=details)
         if code == 0:
             values = _read_json(self._output_dir / VALUES_FILE)
+            waiting = result_file.get(WAITING_KEY) if isinstance(result_file, dict) else None
+            if isinstance(waiting, dict):  # the task asked for a person's approval
+                return AttemptResult(
+                    TaskState.WAITING_FOR_APPROVAL,
+                    exit_code=0,
+                    details={**details, WAITING_KEY: waiting},
+                )
             return AttemptResult(
                 TaskState.SUCCESS,
                 exit_code=0,

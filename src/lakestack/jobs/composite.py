@@ -80,6 +80,20 @@ class ChildRunAttempt(Attempt):
         state = self._child.result or RunState.FAILED
         if self._killed is not None:
             self._result = AttemptResult(self._killed[0], error=self._killed[1])
+        elif state is RunState.WAITING_FOR_APPROVAL:
+            from lakestack.jobs.context import WAITING_KEY
+            from lakestack.jobs.orchestrator import waiting_details
+
+            waiting = [
+                n for n in self._child.nodes.values() if n.state is TaskState.WAITING_FOR_APPROVAL
+            ]
+            self._result = AttemptResult(
+                TaskState.WAITING_FOR_APPROVAL,
+                details={
+                    "child_run_id": self.child_run_id,
+                    WAITING_KEY: waiting_details(waiting[0].record) if waiting else {},
+                },
+            )
         elif state is RunState.SUCCESS:
             self._result = AttemptResult(
                 TaskState.SUCCESS, details={"child_run_id": self.child_run_id}

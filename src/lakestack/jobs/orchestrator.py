@@ -23,7 +23,7 @@ from lakestack.errors import JobError, LakestackError, TaskError
 from lakestack.jobs.attempts import Attempt, AttemptResult, DoneAttempt, ProcessAttempt
 from lakestack.jobs.child import TaskPayload
 from lakestack.jobs.condition import evaluate_condition
-from lakestack.jobs.context import TaskContext
+from lakestack.jobs.context import WAITING_KEY, TaskContext
 from lakestack.jobs.deps import UpstreamResult, decide
 from lakestack.jobs.executor import Executor
 from lakestack.jobs.notify import Notifier
@@ -33,7 +33,7 @@ from lakestack.state.base import StateStore
 from lakestack.state.models import RunRecord, TaskRunRecord
 from lakestack.utils.refs import find_refs
 
-__all__ = ["RunEnv", "RunExecution", "now_ms"]
+__all__ = ["RunEnv", "RunExecution", "approval_message", "now_ms", "waiting_details"]
 
 PROCESS_KINDS = (
     "notebook_task",
@@ -201,7 +201,12 @@ class TaskNode:
             result = self.attempt.poll()
             if result is not None:
                 self._complete(result, time.monotonic(), allow_retry=False)
-        elif self.state in (TaskState.PENDING, TaskState.WAITING_FOR_RETRY, TaskState.BLOCKED):
+        elif self.state in (
+            TaskState.PENDING,
+            TaskState.WAITING_FOR_RETRY,
+            TaskState.BLOCKED,
+            TaskState.WAITING_FOR_APPROVAL,
+        ):
             self.finish_without_running(state, reason)
 
     def sentinels(self) -> list[int]:
@@ -411,6 +416,8 @@ class RunExecution:
                 node.finish_without_running(decision.state, decision.reason)
         if all(node.state.is_final for node in self.nodes.values()):
             self._finish()
+        elif not self.stopping and self._only_approvals_left():
+            self._pause()
 
     def stop(self, task_state: TaskState, run_state: RunState, message: str) -> None:
         """Cancel (or time out) the run: kill running tasks, start no new ones."""
@@ -428,6 +435,32 @@ class RunExecution:
         """File descriptors of running task processes (this run and its children)."""
         # a child run's processes come through the run_job_task attempt that drives it
         return [fd for node in self.nodes.values() for fd in node.sentinels()]
+
+    def _only_approvals_left(self) -> bool:
+        """Whether the run can go no further until someone approves: nothing runs or retries,
+        a task waits for approval, and every pending task depends on one that waits."""
+        states = {node.state for node in self.nodes.values()}
+        busy = {TaskState.RUNNING, TaskState.WAITING_FOR_RETRY, TaskState.BLOCKED}
+        return TaskState.WAITING_FOR_APPROVAL in states and not states & busy
+
+    def _pause(self) -> None:
+        """Leave the run in WAITING_FOR_APPROVAL; no process stays alive for it.
+
+        Approving repairs the run: the waiting task runs again, finds the approval, and the run
+        goes on from there.
+        """
+        waiting = [n for n in self.nodes.values() if n.state is TaskState.WAITING_FOR_APPROVAL]
+        details = waiting_details(waiting[0].record)
+        self.message = approval_message(waiting[0].label, details)
+        self.result = RunState.WAITING_FOR_APPROVAL
+        self.finished = True
+        self.env.state.update_run(
+            self.run_id, state=RunState.WAITING_FOR_APPROVAL.value, state_message=self.message
+        )
+        self.record = self.env.state.get_run(self.run_id) or self.record
+        self.env.console.run_finished(
+            self.run_id, RunState.WAITING_FOR_APPROVAL.value, self.message
+        )
 
     def _finish(self) -> None:
         states = {key: node.state for key, node in self.nodes.items()}
@@ -605,6 +638,25 @@ class RunExecution:
         """Send a task-level notification, if the task configures one."""
         if node.iteration is None:
             self.env.notifier.task_event(event, self.record, self.job, node.spec, node.error)
+
+
+def waiting_details(record: TaskRunRecord | None) -> dict[str, Any]:
+    """What a task waiting for approval waits for (``model_name``, ``model_version``...)."""
+    details = (record.details or {}) if record is not None else {}
+    waiting = details.get(WAITING_KEY)
+    return dict(waiting) if isinstance(waiting, dict) else {}
+
+
+def approval_message(task: str, details: Mapping[str, Any]) -> str:
+    """One line saying what waits for whom, and the command that approves it."""
+    name, version = details.get("model_name"), details.get("model_version")
+    if name and version:
+        return (
+            f"task {task} waits for approval of model {name} version {version}; approve with: "
+            f"lakestack models approve {name} {version}"
+        )
+    reason = details.get("message") or "a person's approval"
+    return f"task {task} waits for {reason}"
 
 
 def _parse_inputs(value: Any) -> list[Any]:

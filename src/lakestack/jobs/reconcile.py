@@ -51,7 +51,7 @@ def reconcile_runs(state: StateStore, *, run_ids: list[int] | None = None) -> li
         candidates = [r for r in candidates if r.state in ACTIVE_RUN_STATES]
     failed: list[int] = []
     for run in candidates:
-        if owner_alive(run):
+        if run.state == "WAITING_FOR_APPROVAL" or owner_alive(run):  # paused: no owner by design
             continue
         now = int(time.time() * 1000)
         owner = f"pid {run.owner_pid} on {run.owner_host}" if run.owner_pid else "unknown"

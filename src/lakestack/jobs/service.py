@@ -206,7 +206,7 @@ class JobService:
         """Queue a finished run again to re-run what did not succeed (and ``tasks``)."""
         reconcile_runs(self.state, run_ids=[run_id])
         run = self._get(run_id)
-        if run.state in ACTIVE_RUN_STATES:
+        if run.state in ACTIVE_RUN_STATES and run.state != RunState.WAITING_FOR_APPROVAL.value:
             raise RunError(
                 f"run {run_id} is {run.state}; wait for it to end or cancel it first "
                 f"(lakestack runs cancel {run_id})"
@@ -228,6 +228,7 @@ class JobService:
                 f"run {run_id} succeeded; nothing to repair (name tasks to re-run with --task)"
             )
         self.state.clear_task_values(run_id, rerun)
+        self._close_paused_children(run_id)
         next_attempt: dict[str, int] = {}
         for rec in self.state.list_task_runs(run_id):
             if rec.iteration is None:
@@ -267,7 +268,10 @@ class JobService:
         run = self._get(run_id)
         if run.state not in ACTIVE_RUN_STATES:
             raise RunError(f"run {run_id} already ended ({run.state}); nothing to cancel")
-        self.state.update_run(run_id, cancel_requested=True)
+        if run.state == RunState.WAITING_FOR_APPROVAL.value:  # nobody drives it: end it here
+            self._end_paused(run_id, RunState.CANCELED, f"canceled by {self.options.user}")
+        else:
+            self.state.update_run(run_id, cancel_requested=True)
         self.state.audit(
             actor=self.options.user,
             action="run.cancel",
@@ -277,7 +281,81 @@ class JobService:
         )
         return self._get(run_id)
 
+    def waiting_runs(self, model_name: str, model_version: int | str) -> list[RunRecord]:
+        """The paused runs (outermost, oldest first) that wait for approval of this version."""
+        from lakestack.jobs.orchestrator import waiting_details
+
+        found: dict[int, RunRecord] = {}
+        paused = self.state.list_runs(states=(RunState.WAITING_FOR_APPROVAL.value,), limit=10_000)
+        for run in paused:
+            for task in _latest_task_runs(self.state.list_task_runs(run.run_id)).values():
+                if task.state != TaskState.WAITING_FOR_APPROVAL.value:
+                    continue
+                details = waiting_details(task)
+                if str(details.get("model_name", "")).lower() == model_name.lower() and str(
+                    details.get("model_version")
+                ) == str(model_version):
+                    root = self._root(run)
+                    found[root.run_id] = root
+        return [found[k] for k in sorted(found)]
+
+    def end_paused(self, run_id: int, state: RunState, message: str) -> RunRecord:
+        """End a run paused for approval (a rejection): its waiting tasks end with ``state``."""
+        run = self._get(run_id)
+        if run.state != RunState.WAITING_FOR_APPROVAL.value:
+            raise RunError(f"run {run_id} is {run.state}, not WAITING_FOR_APPROVAL")
+        self._end_paused(run_id, state, message)
+        return self._get(run_id)
+
     # internals -----------------------------------------------------------------------------
+
+    def _root(self, run: RunRecord) -> RunRecord:
+        while run.parent_run_id is not None:
+            parent = self.state.get_run(run.parent_run_id)
+            if parent is None:
+                break
+            run = parent
+        return run
+
+    def _end_paused(self, run_id: int, state: RunState, message: str) -> None:
+        now = now_ms()
+        if not self.state.finish_run_if_active(
+            run_id, state=state.value, message=message, end_time=now
+        ):
+            return
+        task_state = TaskState.FAILED if state is RunState.FAILED else TaskState.CANCELED
+        for task in self.state.list_task_runs(run_id):
+            if task.state == TaskState.WAITING_FOR_APPROVAL.value:
+                self.state.update_task_run(
+                    task.id, state=task_state.value, end_time=now, error=message
+                )
+            elif task.state == TaskState.PENDING.value:
+                self.state.update_task_run(
+                    task.id, state=TaskState.CANCELED.value, end_time=now, error=message
+                )
+            if task.child_run_id is not None:
+                child = self.state.get_run(task.child_run_id)
+                if child is not None and child.state == RunState.WAITING_FOR_APPROVAL.value:
+                    self._end_paused(child.run_id, state, message)
+        self.state.audit(
+            actor=self.options.user,
+            action="run.end_paused",
+            object_type="run",
+            object_id=str(run_id),
+            target=self.options.target,
+            details={"state": state.value, "message": message},
+        )
+
+    def _close_paused_children(self, run_id: int) -> None:
+        """Child runs left paused by a run_job_task that a repair runs again are superseded."""
+        for task in self.state.list_task_runs(run_id):
+            if task.child_run_id is None:
+                continue
+            child = self.state.get_run(task.child_run_id)
+            if child is not None and child.state == RunState.WAITING_FOR_APPROVAL.value:
+                self._end_paused(
+                    child.run_id, RunState.CANCELED, f"superseded by the repair of run {run_id}"
+                )
 
     def _get(self, run_id: int) -> RunRecord:
         run = self.state.get_run(run_id)

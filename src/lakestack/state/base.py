@@ -160,6 +160,18 @@ class StateStore(StateReader):
         """Forget the values of these tasks (before a repair re-runs them)."""
 
     @abstractmethod
+    def claim_trigger(self, target: str, key: str) -> bool:
+        """Record that the trigger ``key`` fired; False if some process recorded it first.
+
+        The first caller wins across processes, so a model version starts one deployment run
+        and a cron tick one run, however many schedulers and registrations race.
+        """
+
+    @abstractmethod
+    def set_trigger_run(self, target: str, key: str, run_id: int) -> None:
+        """Note the run a claimed trigger started."""
+
+    @abstractmethod
     def audit(
         self,
         *,

@@ -24,9 +24,10 @@ __all__ = [
     "runs",
     "task_runs",
     "task_values",
+    "triggers",
 ]
 
-REVISIONS: tuple[str, ...] = ("0001",)
+REVISIONS: tuple[str, ...] = ("0001", "0002")
 """Every alembic revision of this lakestack, oldest first (a test checks the scripts agree)."""
 
 HEAD_REVISION = REVISIONS[-1]
@@ -162,6 +163,17 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_action_id", "action", "id"),
     sqlite_autoincrement=True,
 )
+
+triggers = sa.Table(
+    "triggers",
+    metadata,
+    sa.Column("target", sa.String(255), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("fired_at", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.Integer),
+)
+"""Triggers that fired once (a model version's deployment run, a cron tick, an arrived file):
+the primary key makes the first process to fire one the only one."""
 
 # The table alembic keeps its revision in, declared here so a fresh database can be stamped
 # without loading alembic.

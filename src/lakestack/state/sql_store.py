@@ -57,7 +57,8 @@ TASK_RUN_FIELDS = frozenset(
 )
 """The task run fields ``update_task_run`` may set."""
 
-RUNNING_STATES = ("PENDING", "RUNNING", "WAITING_FOR_APPROVAL")
+RUNNING_STATES = ("PENDING", "RUNNING")
+"""What counts against ``max_concurrent_runs``: a run paused for approval holds nothing."""
 """States that occupy one of a job's ``max_concurrent_runs`` slots."""
 
 _TARGET_LOCK = ""  # job_locks row that serialises deployments of a target (no job has this key)
@@ -208,9 +209,9 @@ class SqlStateStore(SqlStateReader, StateStore):
 
     def claim_run(self, run_id: int, *, max_concurrent_runs: int, pid: int, host: str) -> bool:
         """Move a QUEUED run to RUNNING if fewer than ``max_concurrent_runs`` runs of its job
-        are PENDING, RUNNING or WAITING_FOR_APPROVAL; record the owner (``owner_pid``,
-        ``owner_host``, ``heartbeat_at``) and set ``start_time`` if unset. Atomic across
-        processes. Return whether the run was claimed.
+        are PENDING or RUNNING (a run paused for approval does not count); record the owner
+        (``owner_pid``, ``owner_host``, ``heartbeat_at``) and set ``start_time`` if unset.
+        Atomic across processes. Return whether the run was claimed.
 
         Raises:
             RunError: There is no run ``run_id``.
@@ -335,6 +336,34 @@ class SqlStateStore(SqlStateReader, StateStore):
         with self._transaction(f"set task values of {task_key} in run {run_id}", write=True) as c:
             for row in rows:
                 c.execute(upsert(self._dialect, _task_values, row, ["run_id", "task_key", "key"]))
+
+    def claim_trigger(self, target: str, key: str) -> bool:
+        """Record that the trigger ``key`` fired; False if some process recorded it first."""
+        triggers = schema.triggers
+        with self._transaction(f"fire trigger {key}", write=True) as conn:
+            exists = conn.execute(
+                sa.select(triggers.c.key).where(triggers.c.target == target, triggers.c.key == key)
+            ).first()
+            if exists is not None:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        triggers.insert().values(target=target, key=key, fired_at=now_ms())
+                    )
+            except sa.exc.IntegrityError:  # another process inserted it in between
+                return False
+        return True
+
+    def set_trigger_run(self, target: str, key: str, run_id: int) -> None:
+        """Note the run a claimed trigger started."""
+        triggers = schema.triggers
+        with self._transaction(f"note the run of trigger {key}", write=True) as conn:
+            conn.execute(
+                triggers.update()
+                .where(triggers.c.target == target, triggers.c.key == key)
+                .values(run_id=run_id)
+            )
 
     def clear_task_values(self, run_id: int, task_keys: Iterable[str]) -> None:
         """Forget the values of these tasks (before a repair re-runs them)."""

@@ -196,9 +196,8 @@ def test_claim_run_respects_the_limit_and_records_the_owner(store: SqlStateStore
     unclaimed = store.get_run(third.run_id)
     assert unclaimed is not None and unclaimed.state == "QUEUED" and unclaimed.owner_pid is None
 
+    # a run paused for approval holds no slot: nothing of it runs until someone approves
     store.update_run(second.run_id, state="WAITING_FOR_APPROVAL")
-    assert not store.claim_run(third.run_id, max_concurrent_runs=2, pid=13, host="h1")
-    store.finish_run_if_active(second.run_id, state="TERMINATED", message="", end_time=1)
     assert store.claim_run(third.run_id, max_concurrent_runs=2, pid=13, host="h1")
     with pytest.raises(RunError, match="run 9999 does not exist"):
         store.claim_run(9999, max_concurrent_runs=1, pid=1, host="h")
@@ -285,3 +284,13 @@ def test_unreachable_postgres_names_the_url_without_the_password() -> None:
     assert "s3cret" not in message
     assert "check that the server is running" in message
     assert isinstance(caught.value.__cause__, Exception)
+
+
+def test_a_trigger_fires_once(store: SqlStateStore) -> None:
+    assert store.claim_trigger("dev", "model:main.s.m/1")
+    assert not store.claim_trigger("dev", "model:main.s.m/1")
+    assert store.claim_trigger("prod", "model:main.s.m/1")  # per target
+    assert store.claim_trigger("dev", "model:main.s.m/2")
+    run = _run(store)
+    store.set_trigger_run("dev", "model:main.s.m/1", run.run_id)
+    assert not store.claim_trigger("dev", "model:main.s.m/1")
