@@ -32,6 +32,7 @@ from lakestack.errors import (
 )
 from lakestack.lake.arrow import as_arrow, check_not_null, distinct_count, fit_to_schema
 from lakestack.lake.names import TableName
+from lakestack.lake.reads import record_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +45,7 @@ PRIMARY_KEYS = "lakestack.primary_keys"
 TAG_PREFIX = "lakestack.tag."
 INTERNAL_PREFIX = "lakestack."
 COMMIT_RETRIES = 15
+STREAM_ROW_GROUP_ROWS = 131_072  # a stream's Parquet row groups: the writer buffers one per file
 
 Filter = Any  # a pyarrow.compute.Expression or DNF tuples [("col", "=", value), ...]
 SchemaMode = Literal["merge", "overwrite"] | None
@@ -201,8 +203,15 @@ class Table:
         file handler: faster (about 0.18 s instead of 0.29 s for 10M rows), and the process can
         exit right after a read without deltalake's file objects being dropped during
         interpreter shutdown, which aborts it (delta-io/delta-rs#2184).
+
+        The table and the version read are recorded for lineage (``lakestack.lake.reads``).
         """
         delta = self.delta(version, timestamp)
+        record_read(self.name, int(delta.version()))
+        return self._arrow_dataset(delta)
+
+    def _arrow_dataset(self, delta: DeltaTable) -> pds.Dataset:
+        """The Arrow dataset of a loaded Delta table, without recording a read."""
         local = _local_path(self.uri)
         if local is None:
             _let_scans_finish_at_exit()
@@ -324,7 +333,9 @@ class Table:
         """Append rows; return the new version.
 
         Args:
-            data: pandas, Polars or Arrow data.
+            data: pandas, Polars or Arrow data, or an Arrow ``RecordBatchReader``: a stream is
+                written as it is read, in bounded memory, in one commit (into a table with a
+                primary key it is read whole first, to check the key).
             schema_mode: ``"merge"`` adds the data's new columns to the table.
             commit_metadata: Recorded in the commit (``history``).
             app_transaction: ``(app_id, version)`` committed atomically with the rows.
@@ -334,7 +345,11 @@ class Table:
             ConstraintError: A null in a NOT NULL column, or a primary key that is duplicated in
                 the data or exists in the table already. Nothing is committed.
             CommitConflictError: A concurrent writer kept conflicting; retry.
+            Exception: Whatever a stream raised while it was read; nothing is committed.
         """
+        if isinstance(data, pa.RecordBatchReader) and not self.primary_keys:
+            stream = self._fitted_stream(data, allow_new=schema_mode == "merge")
+            return self._write(stream, "append", schema_mode, commit_metadata, app_transaction)
         table = self._prepare(data, allow_new=schema_mode == "merge")
         keys = self.primary_keys
         if keys:
@@ -350,7 +365,17 @@ class Table:
         commit_metadata: Mapping[str, str] | None = None,
         app_transaction: tuple[str, int] | None = None,
     ) -> int:
-        """Replace every row (``schema_mode="overwrite"`` replaces the schema too)."""
+        """Replace every row (``schema_mode="overwrite"`` replaces the schema too).
+
+        A ``RecordBatchReader`` is written as it is read, as in ``append``; the old rows stay
+        until the one commit at the end, so a stream that fails leaves the table as it was.
+        """
+        if isinstance(data, pa.RecordBatchReader) and not self.primary_keys:
+            if schema_mode == "overwrite":
+                stream = _normalized_stream(data)
+            else:
+                stream = self._fitted_stream(data, allow_new=schema_mode == "merge")
+            return self._write(stream, "overwrite", schema_mode, commit_metadata, app_transaction)
         if schema_mode == "overwrite":
             from lakestack.lake.arrow import normalize_schema
 
@@ -485,7 +510,7 @@ class Table:
     def _check_new_keys(self, table: pa.Table, keys: Sequence[str]) -> None:
         if table.num_rows == 0:
             return
-        existing = self.dataset()
+        existing = self._arrow_dataset(self.delta())  # a write's check, not a read
         from lakestack.lake.duck import query
 
         cols = ", ".join(_quote(k) for k in keys)
@@ -500,27 +525,54 @@ class Table:
                 "use merge to update existing rows, nothing was written"
             )
 
+    def _fitted_stream(self, reader: pa.RecordBatchReader, *, allow_new: bool) -> _Stream:
+        """``reader``'s batches cast to the table's schema and checked as they are read."""
+        schema = self.schema
+        not_null = [f.name for f in schema if not f.nullable]
+        fitted = fit_to_schema(  # a column that does not fit fails here, before any write
+            reader.schema.empty_table(), schema, table_name=self.name, allow_new=allow_new
+        ).schema
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                rows = fit_to_schema(
+                    pa.Table.from_batches([batch]), schema, table_name=self.name, allow_new=allow_new
+                )
+                check_not_null(rows, not_null, table_name=self.name)
+                yield from rows.to_batches()
+
+        return _Stream(fitted, batches())
+
     def _write(
         self,
-        table: pa.Table,
+        table: pa.Table | _Stream,
         mode: Literal["append", "overwrite"],
         schema_mode: SchemaMode,
         commit_metadata: Mapping[str, str] | None,
         app_transaction: tuple[str, int] | None,
     ) -> int:
-        from deltalake import write_deltalake
+        from deltalake import WriterProperties, write_deltalake
         from deltalake.exceptions import CommitFailedError, DeltaError
         from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
 
+        stream = table if isinstance(table, _Stream) else None
         try:
-            write_deltalake(
-                self.uri,
-                table,
-                mode=mode,
-                schema_mode=schema_mode,
-                storage_options=self.storage_options,
-                commit_properties=_commit(commit_metadata, app_transaction),
-            )
+            try:
+                write_deltalake(
+                    self.uri,
+                    stream.reader() if stream is not None else table,
+                    mode=mode,
+                    schema_mode=schema_mode,
+                    storage_options=self.storage_options,
+                    commit_properties=_commit(commit_metadata, app_transaction),
+                    writer_properties=WriterProperties(max_row_group_size=STREAM_ROW_GROUP_ROWS)
+                    if stream is not None
+                    else None,
+                )
+            except Exception:
+                if stream is not None and stream.error is not None:
+                    raise stream.error from None  # the source's own error, not delta-rs's wrap
+                raise
         except CommitFailedError as exc:
             raise self._conflict(exc) from None
         except DeltaSchemaMismatch as exc:
@@ -544,6 +596,38 @@ class Table:
                 f"table {self.name}: a NOT NULL column got a null value; nothing was written"
             )
         return LakeError(f"write to {self.name} failed: {text.splitlines()[0]}")
+
+
+class _Stream:
+    """Batches to write, with the first error reading them raised.
+
+    delta-rs reports an error raised by the batches it reads as a generic write error; the
+    writer re-raises the original (a lakestack error with its message) from ``error``.
+    """
+
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+        self.schema = schema
+        self._batches = batches
+        self.error: BaseException | None = None
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The batches as a reader, for the writer."""
+        return pa.RecordBatchReader.from_batches(self.schema, self._guarded())
+
+    def _guarded(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._batches
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def _normalized_stream(reader: pa.RecordBatchReader) -> _Stream:
+    """``reader``'s batches with the types Delta stores (a new schema replacing the table's)."""
+    from lakestack.lake.arrow import normalize_schema
+
+    schema = normalize_schema(reader.schema)
+    return _Stream(schema, (batch.cast(schema) for batch in reader))
 
 
 def _commit(metadata: Mapping[str, str] | None, transaction: tuple[str, int] | None) -> Any:

@@ -1,10 +1,23 @@
-"""The MLflow boundary: tracking and registry configuration, model logging and loading.
+"""The MLflow boundary: tracking and registry configuration, the model registry, model logging
+and loading, lineage.
 
 The only importer of ``mlflow``; MLflow errors become lakestack errors here.
 """
 
 from __future__ import annotations
 
+from lakestack.registry.client import (
+    APPROVAL_TAG,
+    CHALLENGER,
+    CHAMPION,
+    DEPLOYMENT_RUN_TAG,
+    DEPLOYMENT_STATE_TAG,
+    MANAGED_BY_TAG,
+    DeployResult,
+    ModelRegistry,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+)
 from lakestack.registry.config import (
     Tracking,
     artifact_root_for,
@@ -12,6 +25,7 @@ from lakestack.registry.config import (
     mlflow_errors,
     tracking_uri_for,
 )
+from lakestack.registry.lineage import parse_lineage
 from lakestack.registry.models import (
     LoadedModel,
     LoggedModel,
@@ -23,8 +37,18 @@ from lakestack.registry.models import (
 )
 
 __all__ = [
+    "APPROVAL_TAG",
+    "CHALLENGER",
+    "CHAMPION",
+    "DEPLOYMENT_RUN_TAG",
+    "DEPLOYMENT_STATE_TAG",
+    "MANAGED_BY_TAG",
+    "DeployResult",
     "LoadedModel",
     "LoggedModel",
+    "ModelRegistry",
+    "ModelVersionInfo",
+    "RegisteredModelInfo",
     "Tracking",
     "artifact_root_for",
     "download_model",
@@ -33,6 +57,7 @@ __all__ = [
     "log_model",
     "mlflow_errors",
     "model_version_tags",
+    "parse_lineage",
     "set_model_version_tags",
     "tracking_uri_for",
 ]

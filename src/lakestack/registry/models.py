@@ -22,6 +22,7 @@ from typing import Any
 
 from lakestack.errors import RegistryError
 from lakestack.registry.config import mlflow_errors
+from lakestack.registry.lineage import lineage_tags
 
 __all__ = [
     "LoadedModel",
@@ -134,6 +135,10 @@ def log_model(
 ) -> LoggedModel:
     """Log ``model`` with ``flavor`` in the active run (a new run if none is active).
 
+    The run and the new model version get the lineage tags (``lakestack.lineage.*``: the run,
+    the git commit of the working directory, the tables this process read and their versions),
+    merged with ``run_tags`` and ``version_tags`` (which win on the same key).
+
     Args:
         model: The model object.
         flavor: An MLflow flavor module (``mlflow.sklearn``, ``mlflow.lightgbm``...).
@@ -141,8 +146,8 @@ def log_model(
         files_for: Called with the signature's input names once the flavor has saved the model;
             returns ``{file name: text}`` to write into the model's artifact folder.
         registered_model_name: Register a new version of this model (created if missing).
-        run_tags: Tags to set on the run.
-        version_tags: Tags to set on the new model version.
+        run_tags: Tags to set on the run, besides the lineage tags.
+        version_tags: Tags to set on the new model version, besides the lineage tags.
         **kwargs: Passed to the flavor (``signature``, ``input_example``, ``pip_requirements``).
 
     Raises:
@@ -159,9 +164,9 @@ def log_model(
     with mlflow_errors(f"logging model {name}"):
         run = mlflow.start_run() if started else mlflow.active_run()
         assert run is not None
+        lineage = lineage_tags(run.info.run_id)
         try:
-            if run_tags:
-                mlflow.set_tags(dict(run_tags))
+            mlflow.set_tags({**lineage, **(run_tags or {})})
             info = Model.log(
                 artifact_path=None,
                 name=name,
@@ -174,8 +179,10 @@ def log_model(
             if started:
                 mlflow.end_run()
     version = getattr(info, "registered_model_version", None)
-    if registered_model_name and version is not None and version_tags:
-        set_model_version_tags(registered_model_name, int(version), version_tags)
+    if registered_model_name and version is not None:
+        set_model_version_tags(
+            registered_model_name, int(version), {**lineage, **(version_tags or {})}
+        )
     return LoggedModel(
         model_uri=str(info.model_uri),
         run_id=run.info.run_id,

@@ -69,7 +69,9 @@ def test_a_tree_model_is_logged_with_extra_files_and_loaded_natively(
     )
     assert seen == [["a", "b"]]
     assert logged.registered_model_version == 1
-    assert model_version_tags("main.ml.trees", 1) == {"k": "v"}
+    tags = model_version_tags("main.ml.trees", 1)
+    assert tags["k"] == "v"
+    assert tags["lakestack.lineage.run_id"] == logged.run_id
     assert mlflow.active_run() is None  # the run it started is ended
     path = download_model("models:/main.ml.trees/1")
     assert (path / "extra.txt").read_text() == "hello"
