@@ -536,7 +536,10 @@ class Table:
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in reader:
                 rows = fit_to_schema(
-                    pa.Table.from_batches([batch]), schema, table_name=self.name, allow_new=allow_new
+                    pa.Table.from_batches([batch]),
+                    schema,
+                    table_name=self.name,
+                    allow_new=allow_new,
                 )
                 check_not_null(rows, not_null, table_name=self.name)
                 yield from rows.to_batches()
@@ -556,18 +559,24 @@ class Table:
         from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
 
         stream = table if isinstance(table, _Stream) else None
+        source: Any = table
+        options: dict[str, Any] = {}
+        if stream is not None:
+            source = stream.reader()
+            # compression too: WriterProperties leaves it off unless named (the default is snappy)
+            options["writer_properties"] = WriterProperties(
+                max_row_group_size=STREAM_ROW_GROUP_ROWS, compression="SNAPPY"
+            )
         try:
             try:
                 write_deltalake(
                     self.uri,
-                    stream.reader() if stream is not None else table,
+                    source,
                     mode=mode,
                     schema_mode=schema_mode,
                     storage_options=self.storage_options,
                     commit_properties=_commit(commit_metadata, app_transaction),
-                    writer_properties=WriterProperties(max_row_group_size=STREAM_ROW_GROUP_ROWS)
-                    if stream is not None
-                    else None,
+                    **options,
                 )
             except Exception:
                 if stream is not None and stream.error is not None:
