@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakestack.bundle.specs.jobs import JobSpec
 from lakestack.console import Console
@@ -29,6 +29,9 @@ from lakestack.jobs.states import RunState, TaskState
 from lakestack.state.base import ACTIVE_RUN_STATES, StateStore
 from lakestack.state.models import RunRecord, TaskRunRecord
 from lakestack.utils.refs import check_ref, find_refs
+
+if TYPE_CHECKING:
+    from lakestack.jobs.deployments import Deployments
 
 __all__ = ["JobService", "RunOptions", "merge_parameters"]
 
@@ -90,6 +93,8 @@ class JobService:
         self.options = options
         self.load_job = load_job
         self._executor: LocalExecutor | None = None
+        self.deployments: Deployments | None = None
+        """When set, deployment runs show their state on their model version."""
 
     def warm_up(self) -> None:
         """Start the warm worker now, so that its imports overlap with other work."""
@@ -193,6 +198,7 @@ class JobService:
                 notifier.run_event("on_failure", ended, spec)
                 return ended
             claimed = self._get(run_id)
+            self._record_deployment(claimed)
             execution = RunExecution(
                 env, claimed, spec, keep=kept, kept_values=values, pending=pending
             )
@@ -200,7 +206,13 @@ class JobService:
             self._drive(execution)
         finally:
             notifier.close()
-        return self._get(run_id)
+        ended = self._get(run_id)
+        self._record_deployment(ended)
+        return ended
+
+    def _record_deployment(self, run: RunRecord) -> None:
+        if self.deployments is not None:
+            self.deployments.record(run)
 
     def repair(self, run_id: int, *, tasks: Iterable[str] = ()) -> RunRecord:
         """Queue a finished run again to re-run what did not succeed (and ``tasks``)."""
@@ -281,23 +293,29 @@ class JobService:
         )
         return self._get(run_id)
 
-    def waiting_runs(self, model_name: str, model_version: int | str) -> list[RunRecord]:
-        """The paused runs (outermost, oldest first) that wait for approval of this version."""
+    def paused(self) -> list[tuple[RunRecord, dict[str, Any]]]:
+        """Runs paused for approval (outermost run, oldest first) and what each waits for."""
         from lakestack.jobs.orchestrator import waiting_details
 
-        found: dict[int, RunRecord] = {}
+        found: dict[tuple[int, str], tuple[RunRecord, dict[str, Any]]] = {}
         paused = self.state.list_runs(states=(RunState.WAITING_FOR_APPROVAL.value,), limit=10_000)
         for run in paused:
             for task in _latest_task_runs(self.state.list_task_runs(run.run_id)).values():
-                if task.state != TaskState.WAITING_FOR_APPROVAL.value:
-                    continue
-                details = waiting_details(task)
-                if str(details.get("model_name", "")).lower() == model_name.lower() and str(
-                    details.get("model_version")
-                ) == str(model_version):
+                if task.state == TaskState.WAITING_FOR_APPROVAL.value:
+                    details = waiting_details(task)
                     root = self._root(run)
-                    found[root.run_id] = root
+                    key = (root.run_id, repr(sorted(details.items())))
+                    found.setdefault(key, (root, details))
         return [found[k] for k in sorted(found)]
+
+    def waiting_runs(self, model_name: str, model_version: int | str) -> list[RunRecord]:
+        """The paused runs (outermost, oldest first) that wait for approval of this version."""
+        runs: dict[int, RunRecord] = {}
+        for run, details in self.paused():
+            same_model = str(details.get("model_name", "")).lower() == model_name.lower()
+            if same_model and str(details.get("model_version")) == str(model_version):
+                runs[run.run_id] = run
+        return [runs[k] for k in sorted(runs)]
 
     def end_paused(self, run_id: int, state: RunState, message: str) -> RunRecord:
         """End a run paused for approval (a rejection): its waiting tasks end with ``state``."""

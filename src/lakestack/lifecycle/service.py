@@ -1,0 +1,207 @@
+"""Approvals and deployment runs of one bundle target: what ``models approve|reject`` and the
+scheduler call.
+
+An approval is recorded on the model version (the ``approval`` tag with who, when and why) and in
+the workspace's audit log; then the runs paused for that version resume. Only the people listed
+in the registered model's ``approvers`` may decide (anyone, when the bundle lists none); anyone
+else is refused before anything changes. A decision made outside lakestack (the tag set by a
+plain MLflow client) is found by :meth:`ModelLifecycle.resume_decided`, which the scheduler calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakestack.bundle import Bundle
+from lakestack.bundle.specs.models import RegisteredModelSpec
+from lakestack.console import Console
+from lakestack.errors import ApprovalError, ModelNotFoundError
+from lakestack.jobs.deployments import DeploymentLink, Deployments
+from lakestack.jobs.service import JobService
+from lakestack.jobs.states import RunState
+from lakestack.lifecycle.approval import APPROVED, REJECTED, decision_of, record_decision
+from lakestack.registry.client import APPROVAL_TAG, CHALLENGER, ModelRegistry
+from lakestack.state.base import StateStore
+from lakestack.state.models import RunRecord
+
+__all__ = ["ApprovalResult", "ModelLifecycle", "deployment_links", "model_resources"]
+
+
+@dataclass
+class ApprovalResult:
+    """What an approval or rejection did."""
+
+    model_name: str
+    version: int
+    decision: str
+    by: str
+    comment: str | None
+    runs: list[RunRecord] = field(default_factory=list)
+
+
+def model_resources(bundle: Bundle) -> dict[str, RegisteredModelSpec]:
+    """The bundle's registered models by three-level name."""
+    return {spec.full_name: spec for spec in bundle.resources.registered_models.values()}
+
+
+def deployment_links(bundle: Bundle) -> list[DeploymentLink]:
+    """The registered models of the bundle that name a deployment job."""
+    links = []
+    for spec in bundle.resources.registered_models.values():
+        if spec.deployment_job:  # ${resources.jobs.<key>.id} resolves to the job key
+            links.append(DeploymentLink(spec.full_name, spec.deployment_job))
+    return links
+
+
+class ModelLifecycle:
+    """Approvals, rejections and deployment runs of one target."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        state: StateStore,
+        jobs: JobService,
+        registry: Callable[[], ModelRegistry],
+        console: Console,
+        *,
+        start: Callable[[RunRecord], RunRecord],
+    ) -> None:
+        """
+        Args:
+            bundle: The loaded bundle target.
+            state: The workspace state.
+            jobs: The target's job service (its ``deployments`` get set here).
+            registry: Opens the target's model registry.
+            console: Where notes go.
+            start: Drives a QUEUED run (in this process, or in the background).
+        """
+        self.bundle = bundle
+        self.state = state
+        self.jobs = jobs
+        self.console = console
+        self._start = start
+        self.deployments = Deployments(
+            state, bundle.target, deployment_links(bundle), registry, console
+        )
+        jobs.deployments = self.deployments
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The target's model registry."""
+        return self.deployments.registry
+
+    def resolve_name(self, name: str) -> str:
+        """A model's three-level name from itself or its resource key in the bundle."""
+        resources = self.bundle.resources.registered_models
+        if name in resources:
+            return resources[name].full_name
+        return name
+
+    # deployment runs ----------------------------------------------------------------------
+
+    def trigger(self, model_name: str | None = None, version: int | None = None) -> list[RunRecord]:
+        """Start the deployment runs of new model versions (one per version, ever)."""
+
+        def submit_and_start(job_key: str, params: Mapping[str, str], trigger: str) -> RunRecord:
+            run = self.jobs.submit(job_key, params, trigger_type=trigger)
+            return self._start(run)
+
+        name = self.resolve_name(model_name) if model_name else None
+        return self.deployments.trigger(submit_and_start, model_name=name, version=version)
+
+    # approvals ----------------------------------------------------------------------------
+
+    def approve(self, name: str, version: int, *, user: str, comment: str | None) -> ApprovalResult:
+        """Approve a version that a run waits for, then resume those runs.
+
+        Raises:
+            ApprovalError: ``user`` is not an approver, or no run waits for this version.
+            ModelNotFoundError: No such model or version.
+        """
+        model, runs = self._check_decision(name, version, user, "approve")
+        record_decision(self.registry, model, version, APPROVED, user=user, comment=comment)
+        self._audit("model.approve", model, version, user, comment)
+        resumed = [self._resume(run) for run in runs]
+        return ApprovalResult(model, version, APPROVED, user, comment, resumed)
+
+    def reject(self, name: str, version: int, *, user: str, comment: str | None) -> ApprovalResult:
+        """Reject a version that a run waits for: the runs fail, the challenger alias goes.
+
+        Raises:
+            ApprovalError: ``user`` is not an approver, or no run waits for this version.
+            ModelNotFoundError: No such model or version.
+        """
+        model, runs = self._check_decision(name, version, user, "reject")
+        record_decision(self.registry, model, version, REJECTED, user=user, comment=comment)
+        if self.registry.alias_version(model, CHALLENGER) == version:
+            self.registry.delete_alias(model, CHALLENGER)
+        self._audit("model.reject", model, version, user, comment)
+        why = f": {comment}" if comment else ""
+        ended = [
+            self._end(run, f"model {model} version {version} was rejected by {user}{why}")
+            for run in runs
+        ]
+        return ApprovalResult(model, version, REJECTED, user, comment, ended)
+
+    def resume_decided(self) -> list[RunRecord]:
+        """Resume (approved) or end (rejected) the paused runs whose version has a decision,
+        however it was recorded: the scheduler's poll for decisions made through MLflow."""
+        done: list[RunRecord] = []
+        for run, details in self.jobs.paused():
+            name, version = details.get("model_name"), details.get("model_version")
+            if not name or version is None:
+                continue
+            try:
+                tags = self.registry.get_version(str(name), int(version)).tags
+            except ModelNotFoundError:
+                continue
+            decision = decision_of(tags, str(details.get("tag") or APPROVAL_TAG))
+            if decision is None:
+                continue
+            if decision.state == APPROVED:
+                done.append(self._resume(run))
+            else:
+                who = f" by {decision.by}" if decision.by else ""
+                done.append(self._end(run, f"model {name} version {version} was rejected{who}"))
+        return done
+
+    def _check_decision(
+        self, name: str, version: int, user: str, verb: str
+    ) -> tuple[str, list[RunRecord]]:
+        model = self.resolve_name(name)
+        self.registry.get_version(model, version)  # ModelNotFoundError names what exists
+        spec = model_resources(self.bundle).get(model)
+        approvers = spec.approvers if spec is not None else []
+        if approvers and user not in approvers:
+            raise ApprovalError(
+                f"{user} may not {verb} versions of model {model}; its approvers are "
+                f"{', '.join(approvers)} (registered_models.approvers in the bundle)"
+            )
+        runs = self.jobs.waiting_runs(model, version)
+        if not runs:
+            raise ApprovalError(
+                f"no run waits for approval of model {model} version {version}; see the "
+                f"deployment state with: lakestack models versions {model}"
+            )
+        return model, runs
+
+    def _resume(self, run: RunRecord) -> RunRecord:
+        queued = self.jobs.repair(run.run_id)
+        return self._start(queued)
+
+    def _end(self, run: RunRecord, message: str) -> RunRecord:
+        ended = self.jobs.end_paused(run.run_id, RunState.FAILED, message)
+        self.deployments.record(ended)
+        return ended
+
+    def _audit(self, action: str, model: str, version: int, user: str, comment: Any) -> None:
+        self.state.audit(
+            actor=user,
+            action=action,
+            object_type="model_version",
+            object_id=f"{model}/{version}",
+            target=self.bundle.target,
+            details={"comment": comment},
+        )
