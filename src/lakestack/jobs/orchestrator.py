@@ -68,6 +68,9 @@ class RunEnv:
     """Resolve a job id (key) of the target to (key, name, spec); raise JobError if unknown."""
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     running: int = 0
+    after_task: Callable[[], None] | None = None
+    """Called after each task that succeeded (the workspace starts the deployment runs of
+    model versions the task registered)."""
 
 
 _ERROR_CODES = {
@@ -249,6 +252,12 @@ class TaskNode:
         event = "on_success" if result.state is TaskState.SUCCESS else "on_failure"
         if result.state.is_failure or result.state is TaskState.SUCCESS:
             self.run.notify_task(event, self)
+        hook = env.after_task
+        if result.state is TaskState.SUCCESS and self.spec.kind in PROCESS_KINDS and hook:
+            try:
+                hook()
+            except LakestackError as exc:  # the run goes on; the scheduler will retry
+                env.console.warning(f"after task {self.label}: {exc}")
 
     def _should_retry(self, state: TaskState) -> bool:
         if state is TaskState.FAILED or (

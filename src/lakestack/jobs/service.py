@@ -95,6 +95,8 @@ class JobService:
         self._executor: LocalExecutor | None = None
         self.deployments: Deployments | None = None
         """When set, deployment runs show their state on their model version."""
+        self.after_task: Callable[[], None] | None = None
+        """Called after each successful task of a run this service drives."""
 
     def warm_up(self) -> None:
         """Start the warm worker now, so that its imports overlap with other work."""
@@ -190,6 +192,7 @@ class JobService:
             max_parallel=self.options.max_parallel,
             load_job=self.load_job,
             environ={**os.environ, **self.options.task_env},
+            after_task=self.after_task,
         )
         try:
             if not self._wait_for_claim(run, spec):
