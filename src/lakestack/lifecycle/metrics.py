@@ -264,8 +264,8 @@ class Threshold:
         min_absolute_change: Positive; the value must beat the champion's by this much.
         min_relative_change: In [0, 1]; the value must beat the champion's by this share of
             the champion's magnitude.
-        greater_is_better: The metric's direction; None takes a built-in metric's own and is
-            required for a custom metric.
+        greater_is_better: The metric's direction; None takes a built-in metric's own, and
+            means greater is better for a custom metric.
     """
 
     metric: str
@@ -402,8 +402,7 @@ def resolve_thresholds(
 
     Raises:
         EvaluationError: A metric that is neither built in for ``model_type`` nor custom (the
-            known ones are listed), a direction contradicting a built-in metric's, or a custom
-            metric's threshold without ``greater_is_better``.
+            known ones are listed), or a direction contradicting a built-in metric's.
     """
     builtin = builtin_metrics(model_type)
     custom_names = list(custom)
@@ -421,12 +420,8 @@ def resolve_thresholds(
                 )
             resolved.append(_replace(item, greater_is_better=direction))
         elif name in custom_names:
-            if item.greater_is_better is None:
-                raise EvaluationError(
-                    f"threshold on custom metric {name} needs greater_is_better (true or false): "
-                    "lakestack cannot tell which way a custom metric is better"
-                )
-            resolved.append(item)
+            better = True if item.greater_is_better is None else item.greater_is_better
+            resolved.append(_replace(item, greater_is_better=better))
         else:
             hint = did_you_mean(name, known)
             suffix = f"; did you mean '{hint}'?" if hint else ""

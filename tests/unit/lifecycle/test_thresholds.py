@@ -208,13 +208,13 @@ def test_a_direction_against_a_built_in_metric_is_refused() -> None:
     )
 
 
-def test_a_custom_metric_threshold_needs_a_direction() -> None:
-    with pytest.raises(EvaluationError, match="custom metric lift needs greater_is_better"):
-        resolve_thresholds([Threshold("lift", threshold=1.0)], CLASSIFIER, ["lift"])
-    ok = resolve_thresholds(
-        [Threshold("lift", threshold=1.0, greater_is_better=False)], CLASSIFIER, ["lift"]
+def test_a_custom_metric_is_greater_is_better_unless_told() -> None:
+    resolved = resolve_thresholds(
+        [Threshold("lift", threshold=1.0), Threshold("cost", threshold=9, greater_is_better=False)],
+        CLASSIFIER,
+        ["lift", "cost"],
     )
-    assert ok[0].greater_is_better is False
+    assert [t.greater_is_better for t in resolved] == [True, False]
 
 
 # where lakestack departs from MLflow on purpose (see lakestack.lifecycle.metrics)
