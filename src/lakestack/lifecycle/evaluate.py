@@ -568,6 +568,8 @@ def _score(
             )
         frame = frame[columns]
     predictions = _call(model, model.predict, frame)
+    if predictions.ndim == 2 and predictions.shape[1] == 1:  # a pyfunc's one-column frame
+        predictions = predictions[:, 0]
     if not wants_proba:
         return _Scores(predictions)
     assert model.predict_proba is not None

@@ -453,3 +453,40 @@ def test_a_feature_store_model_is_compared_with_its_champion(
     for key, value in expected_metrics(weak, rows, WEAK).items():
         assert result.baseline_metrics[key] == pytest.approx(value), key
     assert result.metrics["roc_auc"] > result.baseline_metrics["roc_auc"]
+
+
+def test_a_regressor_against_its_champion(
+    registry: ModelRegistry, catalog: Catalog, iris: pd.DataFrame, name: str
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    target, inputs = "petal_width", ["sepal_length", "sepal_width", "petal_length"]
+    train = iris.drop(index=iris.index[::3])
+    rough = LinearRegression().fit(train[["sepal_width"]], train[target])
+    fine = LinearRegression().fit(train[inputs], train[target])
+    version = champion_then_candidate(registry, name, rough, fine)
+    result = evaluate_version(
+        name,
+        version,
+        data=f"SELECT sepal_length, sepal_width, petal_length, petal_width FROM {VALIDATION}",
+        label=target,
+        model_type="regressor",
+        thresholds={
+            "root_mean_squared_error": {"min_relative_change": 0.5},
+            "max_error": {"threshold": 1.0, "higher_is_better": False},
+        },
+        registry=registry,
+        catalog=catalog,
+    )
+    assert result.passed and result.challenger_set, result.summary()
+    rows = catalog.table(VALIDATION).to_pandas()
+    assert result.metrics["root_mean_squared_error"] == pytest.approx(
+        skm.root_mean_squared_error(rows[target], fine.predict(rows[inputs]))
+    )
+    assert result.baseline_metrics["r2_score"] == pytest.approx(
+        skm.r2_score(rows[target], rough.predict(rows[["sepal_width"]]))
+    )
+    assert [v.rule for v in result.verdicts] == [
+        "<= champion - 0.5 x |champion|",
+        "<= 1",
+    ]
