@@ -13,6 +13,8 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ TAG_PREFIX = "lakestack.tag."
 INTERNAL_PREFIX = "lakestack."
 COMMIT_RETRIES = 15
 STREAM_ROW_GROUP_ROWS = 131_072  # a stream's Parquet row groups: the writer buffers one per file
+STREAM_AHEAD = 4  # batches a stream's producer may read ahead of the writer
 
 Filter = Any  # a pyarrow.compute.Expression or DNF tuples [("col", "=", value), ...]
 SchemaMode = Literal["merge", "overwrite"] | None
@@ -582,6 +585,9 @@ class Table:
                 if stream is not None and stream.error is not None:
                     raise stream.error from None  # the source's own error, not delta-rs's wrap
                 raise
+            finally:
+                if stream is not None:
+                    stream.close()
         except CommitFailedError as exc:
             raise self._conflict(exc) from None
         except DeltaSchemaMismatch as exc:
@@ -608,9 +614,12 @@ class Table:
 
 
 class _Stream:
-    """Batches to write, with the first error reading them raised.
+    """Batches to write, produced on a thread of their own; the first error reading them kept.
 
-    delta-rs reports an error raised by the batches it reads as a generic write error; the
+    delta-rs pulls the batches from inside its async runtime, where any deltalake call (a
+    feature lookup, a read from object storage) panics ("Cannot start a runtime from within a
+    runtime"); so a producer thread reads them, at most ``STREAM_AHEAD`` batches ahead of the
+    writer. delta-rs reports an error raised by the batches as a generic write error; the
     writer re-raises the original (a lakestack error with its message) from ``error``.
     """
 
@@ -618,17 +627,54 @@ class _Stream:
         self.schema = schema
         self._batches = batches
         self.error: BaseException | None = None
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=STREAM_AHEAD)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def reader(self) -> pa.RecordBatchReader:
-        """The batches as a reader, for the writer."""
-        return pa.RecordBatchReader.from_batches(self.schema, self._guarded())
+        """Start producing; the batches as a reader, for the writer."""
+        self._thread = threading.Thread(
+            target=self._produce, name="lakestack-write-source", daemon=True
+        )
+        self._thread.start()
+        return pa.RecordBatchReader.from_batches(self.schema, self._consume())
 
-    def _guarded(self) -> Iterator[pa.RecordBatch]:
+    def close(self) -> None:
+        """Stop the producer (the writer is done, or gave up) and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _produce(self) -> None:
         try:
-            yield from self._batches
+            for batch in self._batches:
+                if not self._put(batch):
+                    return
         except BaseException as exc:
             self.error = exc
-            raise
+        finally:
+            close = getattr(self._batches, "close", None)
+            if close is not None:
+                close()  # runs the source's cleanup (thread pools, open scans) here
+            self._put(None)
+
+    def _put(self, item: pa.RecordBatch | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _consume(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
 
 
 def _normalized_stream(reader: pa.RecordBatchReader) -> _Stream:
