@@ -6,6 +6,7 @@ and delegates to the layers below. It stays small on purpose.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,6 +26,12 @@ from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
     from lakestack.lake import Catalog
+    from lakestack.registry.client import (
+        DeployResult,
+        ModelRegistry,
+        ModelVersionInfo,
+        RegisteredModelInfo,
+    )
 
 __all__ = ["Workspace", "run_to_dict", "task_run_to_dict"]
 
@@ -119,6 +126,7 @@ class Workspace:
             for key, spec in b.resources.jobs.items()
         }
         self._deploy_catalog()
+        self._deploy_registry()
         return self.state.record_deployment(
             target=b.target,
             bundle_name=b.name,
@@ -135,9 +143,11 @@ class Workspace:
         return last is None or last.content_hash != self.bundle.content_hash
 
     def destroy(self) -> dict[str, list[str]]:
-        """Remove the target's jobs and deployments from the state (runs are kept), and drop
-        the bundle's volumes and schemas with what they hold."""
+        """Remove the target's jobs and deployments from the state (runs are kept), drop the
+        bundle's volumes and schemas with what they hold, and delete the experiments and
+        registered models this target created (others are kept, and said so)."""
         b = self.bundle
+        registry = self._destroy_registry()
         volumes = [v.full_name for v in b.resources.volumes.values()]
         schemas = [s.full_name for s in b.resources.schemas.values()]
         for name in volumes:
@@ -146,7 +156,7 @@ class Workspace:
             if self.catalog.schema_exists(name):
                 self.catalog.drop_schema(name, cascade=True)
         jobs = self.state.destroy_target(b.target, user=b.user)
-        return {"jobs": jobs, "schemas": schemas, "volumes": volumes}
+        return {"jobs": jobs, "schemas": schemas, "volumes": volumes, **registry}
 
     @property
     def catalog(self) -> Catalog:
@@ -170,6 +180,62 @@ class Workspace:
             ):
                 self.catalog.create_volume(volume.full_name, comment=volume.comment)
                 self.console.info(f"Created volume {volume.full_name}")
+
+    def _deploy_registry(self) -> None:
+        """Create or update the bundle's experiments and registered models (aliases untouched)."""
+        from lakestack.registry.resources import deploy_registry, has_registry_resources
+
+        if has_registry_resources(self.bundle):
+            for name in deploy_registry(self.registry, self.bundle).done:
+                self.console.info(f"Created {name}")
+
+    def _destroy_registry(self) -> dict[str, list[str]]:
+        from lakestack.registry.resources import destroy_registry, has_registry_resources
+
+        if not has_registry_resources(self.bundle):
+            return {"deleted_registry": [], "kept_registry": []}
+        changes = destroy_registry(self.registry, self.bundle)
+        for name in changes.done:
+            self.console.info(f"Deleted {name}")
+        for name in changes.kept:
+            self.console.info(f"Kept {name}: target {self.bundle.target} did not create it")
+        return {"deleted_registry": changes.done, "kept_registry": changes.kept}
+
+    # models ------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def registry(self) -> ModelRegistry:
+        """The target's MLflow model registry (``lakestack.tracking_uri``, default SQLite)."""
+        from lakestack.registry.client import ModelRegistry
+        from lakestack.registry.config import Tracking
+
+        b = self.bundle
+        registry = b.registry_uri if b.registry_uri != b.tracking_uri else None
+        return ModelRegistry(Tracking(b.tracking_uri, registry))
+
+    def models_list(self, prefix: str | None = None) -> list[RegisteredModelInfo]:
+        """The registered models (whose name starts with ``prefix``)."""
+        return self.registry.list_models(prefix)
+
+    def model_versions(self, name: str) -> list[ModelVersionInfo]:
+        """The versions of a registered model, newest first."""
+        return self.registry.versions(name)
+
+    def rollback(self, name: str) -> DeployResult:
+        """Make the previous champion of ``name`` the champion again."""
+        return self.registry.rollback(name)
+
+    def promote(
+        self, name: str, version: int | str, to_target: str, to_name: str | None = None
+    ) -> ModelVersionInfo:
+        """Copy a version into ``to_target``'s registry as a new version of ``to_name`` (default:
+        the same registered-model resource of the bundle in that target)."""
+        from lakestack.registry.resources import promoted_name
+
+        self.registry.get_version(name, version)  # a missing source is the first thing to say
+        with Workspace.open(self.bundle.file, target=to_target, variables=self._variables) as to:
+            dest = to_name or promoted_name(self.bundle, to.bundle, name)
+            return self.registry.copy_version(name, version, dest, to=to.registry)
 
     def summary(self) -> dict[str, Any]:
         """The bundle, its resources and what is deployed."""

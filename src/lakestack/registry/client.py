@@ -135,11 +135,11 @@ class ModelVersionInfo:
         }
 
     @classmethod
-    def _from(cls, mv: ModelVersion) -> ModelVersionInfo:
+    def _from(cls, mv: ModelVersion, aliases: list[str] | None = None) -> ModelVersionInfo:
         return cls(
             name=str(mv.name),
             version=int(mv.version),
-            aliases=sorted({str(a).lower() for a in (mv.aliases or [])}),
+            aliases=sorted({str(a).lower() for a in (mv.aliases or aliases or [])}),
             tags=dict(mv.tags or {}),
             run_id=mv.run_id or None,
             source=mv.source or None,
@@ -355,10 +355,14 @@ class ModelRegistry:
         Raises:
             ModelNotFoundError: No such model.
         """
-        self._registered(name)
+        aliases: dict[int, list[str]] = {}
+        for alias, number in self._registered(name).aliases.items():
+            aliases.setdefault(int(number), []).append(str(alias))
         with self._errors(f"listing the versions of model {name}"):
             found = self._search_versions(name)
-        return sorted((ModelVersionInfo._from(mv) for mv in found), key=lambda v: -v.version)
+        # MLflow's search leaves a version's aliases out; they come from the registered model
+        infos = (ModelVersionInfo._from(mv, aliases.get(int(mv.version), [])) for mv in found)
+        return sorted(infos, key=lambda v: -v.version)
 
     def get_version(self, name: str, version: int | str) -> ModelVersionInfo:
         """A version by number (``3``, ``"3"``) or by alias (``"Champion"``: any case).
@@ -539,6 +543,11 @@ class ModelRegistry:
         }
         tags[PROMOTED_FROM_TAG] = f"{source.name}/{source.version}"
         target = to if to is not None and to.registry_uri != self.registry_uri else self
+        if target is self and to_name == source.name:
+            raise RegistryError(
+                f"cannot copy model {name} version {source.version} onto itself; give another "
+                "model name or another target's registry"
+            )
         if target is self:
             return self._copy_here(source, to_name, tags)
         return target._upload_copy(self, source, to_name, tags)

@@ -1,0 +1,58 @@
+"""The built-in *deploy* task of deployment jobs: make a model version the champion.
+
+The ``champion`` alias moves to the version; the champion it replaces is kept in the model's
+champion history, so ``lakestack models rollback NAME`` restores it; the ``challenger`` alias is
+removed when it pointed at this version (as MLOps Stacks' deploy step does). Run it as a job task
+(``python_wheel_task: {package_name: lakestack, entry_point: deploy, named_parameters:
+{model_name: ..., model_version: ...}}``) or call :func:`deploy_version`.
+
+Serving endpoints (issue 5): endpoints that serve the model by alias follow the alias on their
+own; endpoints that serve a fixed version of this model are what this task will update, in
+:func:`deploy_version` after the alias moved, once ``lakestack.serving`` exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from lakestack.jobs.context import publish_task_values
+from lakestack.registry.client import DeployResult, ModelRegistry
+
+__all__ = ["deploy_version", "main"]
+
+
+def deploy_version(registry: ModelRegistry, name: str, version: int | str) -> DeployResult:
+    """Make ``version`` (a number or an alias) of model ``name`` the champion.
+
+    Raises:
+        ModelNotFoundError: No such model, version or alias; no alias changed.
+    """
+    return registry.deploy(name, version)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point ``deploy``: ``--model_name NAME --model_version VERSION``.
+
+    Publishes the task values ``model_name``, ``model_version`` (the new champion) and
+    ``previous_version`` (the champion before, null if none).
+    """
+    parser = argparse.ArgumentParser(
+        prog="deploy", description="Make a model version the champion (alias champion)."
+    )
+    parser.add_argument("--model_name", required=True, help="catalog.schema.model")
+    parser.add_argument("--model_version", required=True, help="a version number or an alias")
+    args = parser.parse_args(argv)
+    result = deploy_version(ModelRegistry.default(), args.model_name, args.model_version)
+    publish_task_values(
+        {
+            "model_name": result.name,
+            "model_version": result.version,
+            "previous_version": result.previous,
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
