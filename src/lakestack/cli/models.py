@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["models"]
 
 # tags shown in their own columns of ``models versions``, not again under "tags"
-_SHOWN_TAGS = ("approval", "lakestack.deployment_state", "lakestack.lineage.", "lakestack.feature")
+_SHOWN_TAGS = (
+    "approval",
+    "lakestack.deployment_",
+    "lakestack.lineage.",
+    "lakestack.feature_tables",
+    "lakestack.promoted_from",
+)
 
 
 @click.group()
@@ -132,10 +138,8 @@ def models_promote(
     """Copy VERSION (a number or an alias) of model NAME to another target, with its lineage."""
     with open_workspace(console, target, variables) as ws:
         copy = ws.promote(name, version, to_target, to_name)
-        console.info(
-            f"Copied {name} version {version} to {copy.name} version {copy.version} "
-            f"(target {to_target})"
-        )
+        source = copy.lineage.get("promoted_from", f"{name}/{version}")
+        console.info(f"Copied {source} to {copy.name} version {copy.version} (target {to_target})")
         console.result(copy.to_dict() if output == "json" else copy.model_uri)
 
 
