@@ -26,6 +26,7 @@ from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
     from lakestack.lake import Catalog
+    from lakestack.lifecycle.service import ApprovalResult, ModelLifecycle
     from lakestack.registry.client import (
         DeployResult,
         ModelRegistry,
@@ -127,6 +128,12 @@ class Workspace:
         }
         self._deploy_catalog()
         self._deploy_registry()
+        if any(m.deployment_job for m in b.resources.registered_models.values()):
+            for link in self.lifecycle.deployments.baseline():
+                self.console.info(
+                    f"Linked deployment job {link.job_key} to model {link.model_name}: "
+                    "its new versions start a run"
+                )
         return self.state.record_deployment(
             target=b.target,
             bundle_name=b.name,
@@ -220,6 +227,19 @@ class Workspace:
     def model_versions(self, name: str) -> list[ModelVersionInfo]:
         """The versions of a registered model, newest first."""
         return self.registry.versions(name)
+
+    def approve(
+        self, name: str, version: int, *, comment: str | None = None, wait: bool = True
+    ) -> ApprovalResult:
+        """Approve a version that a deployment run waits for (as ``LAKESTACK_USER`` or the OS
+        user), then resume the runs that wait for it."""
+        return self.lifecycle.approve(
+            name, version, user=self.bundle.user, comment=comment, wait=wait
+        )
+
+    def reject(self, name: str, version: int, *, comment: str | None = None) -> ApprovalResult:
+        """Reject a version that a deployment run waits for: the runs fail, challenger goes."""
+        return self.lifecycle.reject(name, version, user=self.bundle.user, comment=comment)
 
     def rollback(self, name: str) -> DeployResult:
         """Make the previous champion of ``name`` the champion again."""
@@ -403,7 +423,31 @@ class Workspace:
             notify=NotifyConfig(destinations=destinations, smtp=smtp),
             task_env=b.task_environment,
         )
-        return JobService(self.state, self.console, options, self._load_deployed_job)
+        service = JobService(self.state, self.console, options, self._load_deployed_job)
+        if any(m.deployment_job for m in b.resources.registered_models.values()):
+            self._lifecycle_of(service)  # deployment runs and their states on model versions
+        return service
+
+    def _lifecycle_of(self, service: JobService) -> ModelLifecycle:
+        from lakestack.lifecycle.service import ModelLifecycle
+
+        def start_background(run: RunRecord) -> RunRecord:
+            service.start_background(run, self._execute_argv(run.run_id))
+            return self.state.get_run(run.run_id) or run
+
+        return ModelLifecycle(
+            self.bundle,
+            self.state,
+            service,
+            lambda: self.registry,
+            self.console,
+            start_background=start_background,
+        )
+
+    @property
+    def lifecycle(self) -> ModelLifecycle:
+        """Approvals and deployment runs of this target."""
+        return self._lifecycle_of(self._service())
 
     def _load_deployed_job(self, job_id: str) -> tuple[str, str, JobSpec]:
         record = self.state.get_job(self.bundle.target, job_id)

@@ -120,6 +120,11 @@ class Bundle:
         }
         if self.settings.storage_options:
             env["LAKESTACK_STORAGE_OPTIONS"] = json.dumps(self.settings.storage_options)
+        if not self.settings.tracking_uri:
+            # where MLflow puts the artifacts of experiments that task code creates itself
+            # (mlflow.set_experiment) in the SQLite store: beside it, never ./mlruns
+            root = (self.workspace_root / "mlartifacts").resolve()
+            env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = root.as_uri()
         env["LAKESTACK_BUNDLE_ROOT"] = str(self.root)
         env["LAKESTACK_TARGET"] = self.target
         if self.auto_approve:

@@ -10,6 +10,7 @@ from lakestack.cli.common import bundle_options, command, open_workspace
 
 if TYPE_CHECKING:
     from lakestack.console import Console
+    from lakestack.lifecycle.service import ApprovalResult
     from lakestack.registry.client import ModelVersionInfo
 
 __all__ = ["models"]
@@ -160,4 +161,72 @@ def models_rollback(
             console.result(f"Rolled back {name}: champion is version {result.version} (was {was})")
 
 
-# ``models approve`` and ``models reject`` (the approval step of deployment jobs) go below.
+@models.command("approve")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--comment", "-m", help="Why: kept in the audit log and on the version.")
+@click.option("--no-wait", is_flag=True, help="Resume the waiting runs in the background.")
+@bundle_options
+@command
+def models_approve(
+    console: Console,
+    name: str,
+    version: int,
+    comment: str | None,
+    no_wait: bool,
+    target: str | None,
+    variables: tuple[str, ...],
+    output: str,
+) -> int:
+    """Approve VERSION of model NAME and resume the deployment runs waiting for it.
+
+    NAME is the three-level name or the registered model's key in the bundle. Exit 0 when every
+    resumed run succeeded (or, with --no-wait, started).
+    """
+    with open_workspace(console, target, variables) as ws:
+        result = ws.approve(name, version, comment=comment, wait=not no_wait)
+        return _decided(console, result, output, no_wait)
+
+
+@models.command("reject")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--comment", "-m", help="Why: kept in the audit log and on the version.")
+@bundle_options
+@command
+def models_reject(
+    console: Console,
+    name: str,
+    version: int,
+    comment: str | None,
+    target: str | None,
+    variables: tuple[str, ...],
+    output: str,
+) -> None:
+    """Reject VERSION of model NAME: the runs waiting for it fail, its challenger alias goes."""
+    with open_workspace(console, target, variables) as ws:
+        _decided(console, ws.reject(name, version, comment=comment), output, True)
+
+
+def _decided(console: Console, result: ApprovalResult, output: str, no_wait: bool) -> int:
+    from lakestack.workspace import run_to_dict
+
+    if output == "json":
+        console.result(
+            {
+                "model_name": result.model_name,
+                "version": result.version,
+                "decision": result.decision,
+                "by": result.by,
+                "comment": result.comment,
+                "runs": [run_to_dict(run) for run in result.runs],
+            }
+        )
+    else:
+        console.info(
+            f"{result.decision} {result.model_name} version {result.version} as {result.by}"
+        )
+        for run in result.runs:
+            console.info(f"Run {run.run_id} of job {run.job_key}: {run.state}")
+    ok = all(r.state in ("SUCCESS", "WAITING_FOR_APPROVAL") for r in result.runs)
+    return 0 if no_wait or ok else 1

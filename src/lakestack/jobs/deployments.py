@@ -99,11 +99,18 @@ class Deployments:
         """Job key -> model name, for the jobs that deploy a model."""
         return {link.job_key: link.model_name for link in self.links}
 
-    def baseline(self) -> None:
-        """Mark the versions that exist now as handled: only later versions start runs."""
+    def baseline(self) -> list[DeploymentLink]:
+        """For links deployed for the first time: mark the versions that exist now as handled,
+        so that only later versions start runs. Returns the new links."""
+        new = []
         for link in self.links:
+            first = f"link:{link.model_name.lower()}:{link.job_key}"
+            if not self.state.claim_trigger(self.target, first):
+                continue
+            new.append(link)
             for version in self._versions(link.model_name):
                 self.state.claim_trigger(self.target, trigger_key(link.model_name, version))
+        return new
 
     def trigger(
         self,

@@ -321,9 +321,11 @@ class SqlSession:
     def _delete(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
         name, predicate = m.groups()
         table = self.catalog.table(_unquote(name))
-        before = table.dataset().count_rows()
-        table.delete(predicate.strip() if predicate else None)
-        return pa.table({"num_affected_rows": [before - table.dataset().count_rows()]})
+        version = table.delete(predicate.strip() if predicate else None)
+        # the commit's own metrics, rather than counting the table before and after
+        commit = next((h for h in table.history(5) if h["version"] == version), None)
+        deleted = int((commit or {}).get("metrics", {}).get("num_deleted_rows", 0))
+        return pa.table({"num_affected_rows": [deleted]})
 
 
 def _connect(database: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:

@@ -66,26 +66,29 @@ class ModelLifecycle:
         registry: Callable[[], ModelRegistry],
         console: Console,
         *,
-        start: Callable[[RunRecord], RunRecord],
+        start_background: Callable[[RunRecord], RunRecord],
     ) -> None:
         """
         Args:
             bundle: The loaded bundle target.
             state: The workspace state.
-            jobs: The target's job service (its ``deployments`` get set here).
+            jobs: The target's job service: it shows deployment states on model versions and,
+                after each task, starts the deployment runs of versions the task registered.
             registry: Opens the target's model registry.
             console: Where notes go.
-            start: Drives a QUEUED run (in this process, or in the background).
+            start_background: Drives a QUEUED run in a process of its own.
         """
         self.bundle = bundle
         self.state = state
         self.jobs = jobs
         self.console = console
-        self._start = start
+        self._background = start_background
         self.deployments = Deployments(
             state, bundle.target, deployment_links(bundle), registry, console
         )
         jobs.deployments = self.deployments
+        if self.deployments.links:
+            jobs.after_task = self._trigger_all
 
     @property
     def registry(self) -> ModelRegistry:
@@ -106,15 +109,26 @@ class ModelLifecycle:
 
         def submit_and_start(job_key: str, params: Mapping[str, str], trigger: str) -> RunRecord:
             run = self.jobs.submit(job_key, params, trigger_type=trigger)
-            return self._start(run)
+            started = self._background(run)
+            self.console.info(
+                f"Run {run.run_id} of deployment job {job_key} started for model "
+                f"{params['model_name']} version {params['model_version']}"
+            )
+            return started
 
         name = self.resolve_name(model_name) if model_name else None
         return self.deployments.trigger(submit_and_start, model_name=name, version=version)
 
+    def _trigger_all(self) -> None:
+        self.trigger()
+
     # approvals ----------------------------------------------------------------------------
 
-    def approve(self, name: str, version: int, *, user: str, comment: str | None) -> ApprovalResult:
-        """Approve a version that a run waits for, then resume those runs.
+    def approve(
+        self, name: str, version: int, *, user: str, comment: str | None, wait: bool = True
+    ) -> ApprovalResult:
+        """Approve a version that a run waits for, then resume those runs (driving them here
+        when ``wait``, else in the background).
 
         Raises:
             ApprovalError: ``user`` is not an approver, or no run waits for this version.
@@ -123,7 +137,7 @@ class ModelLifecycle:
         model, runs = self._check_decision(name, version, user, "approve")
         record_decision(self.registry, model, version, APPROVED, user=user, comment=comment)
         self._audit("model.approve", model, version, user, comment)
-        resumed = [self._resume(run) for run in runs]
+        resumed = [self._resume(run, wait=wait) for run in runs]
         return ApprovalResult(model, version, APPROVED, user, comment, resumed)
 
     def reject(self, name: str, version: int, *, user: str, comment: str | None) -> ApprovalResult:
@@ -161,7 +175,7 @@ class ModelLifecycle:
             if decision is None:
                 continue
             if decision.state == APPROVED:
-                done.append(self._resume(run))
+                done.append(self._resume(run, wait=False))
             else:
                 who = f" by {decision.by}" if decision.by else ""
                 done.append(self._end(run, f"model {name} version {version} was rejected{who}"))
@@ -187,9 +201,11 @@ class ModelLifecycle:
             )
         return model, runs
 
-    def _resume(self, run: RunRecord) -> RunRecord:
+    def _resume(self, run: RunRecord, *, wait: bool) -> RunRecord:
         queued = self.jobs.repair(run.run_id)
-        return self._start(queued)
+        if wait:
+            return self.jobs.execute(queued.run_id)
+        return self._background(queued)
 
     def _end(self, run: RunRecord, message: str) -> RunRecord:
         ended = self.jobs.end_paused(run.run_id, RunState.FAILED, message)

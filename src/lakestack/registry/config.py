@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 TRACKING_DB = "mlflow.db"
+ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+"""MLflow reads the default artifact root of a SQL store it opens from this variable."""
 ARTIFACTS_DIR = "mlartifacts"
 _SQLITE = "sqlite:///"
 
@@ -131,6 +133,11 @@ class Tracking:
         import mlflow
 
         ensure_store(self.tracking_uri)
+        root = artifact_root_for(self.tracking_uri)
+        if root is not None:
+            # experiments created by plain mlflow.set_experiment keep their artifacts beside
+            # the SQLite store too, not in ./mlruns of whatever folder the process runs in
+            os.environ[ARTIFACT_ROOT_ENV] = Path(root).as_uri()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri or self.tracking_uri)
 
