@@ -404,3 +404,50 @@ def test_a_model_that_fails_midway_commits_nothing(
             )
         assert table.version == 1
         assert table.read().num_rows == 1_000
+
+
+def test_a_gradient_boosting_model_predicts_on_binned_features(
+    catalog: Catalog, tracking: Tracking, input_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.sklearn
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from lakestack.inference import batch
+    from lakestack.registry import log_model
+
+    train = flowers(2_000, seed=6)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    model.fit(train[FEATURES], train["species"])
+    tracking.activate()
+    logged = log_model(
+        model,
+        flavor=mlflow.sklearn,
+        name="model",
+        registered_model_name="main.ml.trees",
+        pip_requirements=["scikit-learn"],
+    )
+    used: list[Any] = []
+    original = batch.verified
+
+    def spy(native: Any, sample: Any, methods: tuple[str, ...]) -> Any:
+        used.append(original(native, sample, methods))
+        return used[-1]
+
+    monkeypatch.setattr(batch, "verified", spy)
+    score_table(
+        f"models:/main.ml.trees/{logged.registered_model_version}",
+        input_table,
+        "main.s.inferences",
+        catalog=catalog,
+        tracking=tracking,
+        probabilities=True,
+        batch_rows=128,
+    )
+
+    assert used and type(used[0]) is HistGradientBoostingClassifier
+    assert used[0].__dict__.get("_raw_predict") is not None  # the binned copy, not the model
+    out = by_id(catalog, "main.s.inferences")
+    rows = catalog.table(input_table).read().sort_by("id").to_pandas()[FEATURES]
+    np.testing.assert_array_equal(out.column("prediction").to_numpy(), model.predict(rows))
+    got = [[p for _, p in row] for row in out.column("probability").to_pylist()]
+    np.testing.assert_array_equal(got, model.predict_proba(rows))
