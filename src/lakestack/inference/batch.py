@@ -265,7 +265,10 @@ def _open_input(data: Any, lake: Catalog, rows: int) -> tuple[pa.RecordBatchRead
     """The input as a stream, and how messages name it."""
     if isinstance(data, str):
         table = lake.table(data)
-        batches = table.batches(batch_size=rows)
+        # Arrow's default read-ahead (16 batches, 4 files) holds more than the scoring does
+        batches = iter(
+            table.dataset().to_batches(batch_size=rows, batch_readahead=2, fragment_readahead=1)
+        )
         first = next(batches, None)
         if first is None:
             return table.schema.empty_table().to_reader(), f"table {table.name}"
