@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from lakestack.state.base import StateStore
 from lakestack.state.models import DeploymentRecord, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
+    from lakestack.jobs.scheduler import Scheduler
     from lakestack.lake import Catalog
     from lakestack.lifecycle.service import ApprovalResult, ModelLifecycle
     from lakestack.registry.client import (
@@ -100,8 +101,14 @@ class Workspace:
             self.console.info(f"Ignored (no meaning on this machine): {keys}")
 
     def validate(self) -> dict[str, Any]:
-        """The validated bundle's summary (loading already validated it)."""
+        """The validated bundle's summary (loading validated the rest).
+
+        Raises:
+            ConfigError: A job schedule or trigger that cannot work (a bad Quartz expression,
+                time zone or period), named with its job.
+        """
         b = self.bundle
+        self._check_triggers()
         return {
             "name": b.name,
             "target": b.target,
@@ -126,6 +133,7 @@ class Workspace:
             key: (_job_name(key, spec), spec.model_dump(mode="json", exclude_none=True))
             for key, spec in b.resources.jobs.items()
         }
+        self._check_triggers()
         self._deploy_catalog()
         self._deploy_registry()
         if any(m.deployment_job for m in b.resources.registered_models.values()):
@@ -143,6 +151,14 @@ class Workspace:
             user=b.user,
             jobs=jobs,
         )
+
+    def _check_triggers(self) -> None:
+        from lakestack.jobs.scheduler import check_triggers
+
+        for key, spec in self.bundle.resources.jobs.items():
+            problems = check_triggers(key, spec)
+            if problems:
+                raise ConfigError(problems[0])
 
     def needs_deploy(self) -> bool:
         """Whether the bundle changed since the target's last deployment."""
@@ -391,6 +407,53 @@ class Workspace:
             text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
             out.append((record, text))
         return out
+
+    # scheduler ---------------------------------------------------------------------------
+
+    def scheduler(self, *, clock: Callable[[], float] | None = None) -> Scheduler:
+        """The target's scheduler: deployed jobs' cron schedules, periodic and file-arrival
+        triggers, and the registry: deployment runs of new model versions however they were
+        registered, and paused runs whose version got a decision through MLflow."""
+        import time
+
+        from lakestack.jobs.scheduler import Fired, Scheduler
+
+        service = self._service()
+        jobs = {
+            record.job_key: JobSpec.model_validate(record.definition)
+            for record in self.state.list_jobs(self.bundle.target)
+        }
+
+        def start_run(job_key: str, parameters: Mapping[str, str], trigger: str) -> RunRecord:
+            run = service.submit(job_key, parameters, trigger_type=trigger)
+            service.start_background(run, self._execute_argv(run.run_id))
+            return run
+
+        sources = []
+        if any(m.deployment_job for m in self.bundle.resources.registered_models.values()):
+            lifecycle = self._lifecycle_of(service)
+
+            def model_versions(_now: float) -> list[Fired]:
+                fired = [
+                    Fired(r.job_key, r.trigger_type, "model-version", r.run_id, "new version")
+                    for r in lifecycle.trigger()
+                ]
+                for run in lifecycle.resume_decided():
+                    fired.append(Fired(run.job_key, "APPROVAL", "decision", run.run_id, run.state))
+                return fired
+
+            sources.append(model_versions)
+        return Scheduler(
+            self.state,
+            self.bundle.target,
+            jobs,
+            start_run,
+            console=self.console,
+            sources=sources,
+            clock=clock or time.time,
+            catalog=self.catalog,
+            base_dir=self.bundle.root,
+        )
 
     # internals ---------------------------------------------------------------------------
 

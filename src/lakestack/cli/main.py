@@ -23,6 +23,7 @@ __all__ = ["cli", "main"]
 from lakestack.cli.common import bundle_options, command, open_workspace, parse_pairs
 from lakestack.cli.lake import sql, tables
 from lakestack.cli.models import models
+from lakestack.cli.scheduler import scheduler
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +36,7 @@ def cli(debug: bool) -> None:
 cli.add_command(tables)
 cli.add_command(sql)
 cli.add_command(models)
+cli.add_command(scheduler)
 
 
 @cli.group()

@@ -36,8 +36,10 @@ def owner_alive(run: RunRecord, *, now_ms: int | None = None) -> bool:
         proc = psutil.Process(run.owner_pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        # a pid reused by a process started after the run was created is not the owner
-        return proc.create_time() * 1000 <= run.created_at + 1000
+        # a pid reused by a process started after the owner last showed up is not the owner
+        # (the owner of a repaired or resumed run may be much younger than the run)
+        since = max(run.created_at, run.heartbeat_at or 0)
+        return proc.create_time() * 1000 <= since + 1000
     except psutil.Error:
         return False
 

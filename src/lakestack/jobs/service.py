@@ -161,7 +161,9 @@ class JobService:
         )
         # reap it when it ends, so that a long-lived caller collects no zombies
         threading.Thread(target=_reap, args=(pid,), daemon=True).start()
-        self.state.update_run(run.run_id, owner_pid=pid, owner_host=socket.gethostname())
+        self.state.update_run(
+            run.run_id, owner_pid=pid, owner_host=socket.gethostname(), heartbeat_at=now_ms()
+        )
 
     def execute(self, run_id: int) -> RunRecord:
         """Claim a QUEUED run and drive it to its end in this process."""
@@ -169,7 +171,9 @@ class JobService:
         if run.state != RunState.QUEUED.value:
             raise RunError(f"run {run_id} is {run.state}, not QUEUED; nothing to execute")
         spec = JobSpec.model_validate(run.definition)
-        self.state.update_run(run_id, owner_pid=os.getpid(), owner_host=socket.gethostname())
+        self.state.update_run(
+            run_id, owner_pid=os.getpid(), owner_host=socket.gethostname(), heartbeat_at=now_ms()
+        )
         kept, values, pending = self._repair_inputs(run)
         executor = self._local_executor()
         executor.warm_up()
@@ -266,6 +270,7 @@ class JobService:
             repair_count=run.repair_count + 1,
             owner_pid=os.getpid(),
             owner_host=socket.gethostname(),
+            heartbeat_at=now_ms(),
         )
         self.state.audit(
             actor=self.options.user,
