@@ -26,8 +26,21 @@ lock: ## re-resolve requirements/dev.lock from pyproject.toml
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install -q uv==$(UV_VERSION); }
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal -q -o requirements/dev.lock
 
-demo: $(STAMP) ## run the example bundle's main job on the embedded default
-	cd examples/quickstart && ../../$(BIN)/lakestack bundle run daily_pipeline
+IRIS := cd examples/iris && ../../$(BIN)/lakestack
+
+demo: $(STAMP) ## run the Iris project end to end on the embedded default (docs/examples/iris.md)
+	$(IRIS) bundle run end_to_end
+	@echo; echo "What it made:"
+	@$(IRIS) tables list dev.iris
+	@$(IRIS) models versions iris_model
+	@$(IRIS) runs list --limit 6
+	@$(IRIS) sql "SELECT model_id, prediction, count(*) AS flowers FROM dev.iris.iris_inferences GROUP BY ALL ORDER BY ALL"
+	@echo
+	@echo "Try next, in examples/iris:"
+	@echo "  lakestack bundle run end_to_end -t prod        # pauses at the approval of the new version"
+	@echo "  LAKESTACK_USER=ml-lead lakestack models approve iris_model 1 -t prod --comment 'looks good'"
+	@echo "  lakestack sql \"SELECT * FROM dev.iris.iris_inferences LIMIT 5\""
+	@echo "  lakestack runs logs <run id of model_deployment_job>   # the evaluation against the champion"
 
 test: $(STAMP) ## run the whole test suite
 	@bash scripts/ensure-postgres.sh

@@ -236,13 +236,18 @@ class Workspace:
         registry = b.registry_uri if b.registry_uri != b.tracking_uri else None
         return ModelRegistry(Tracking(b.tracking_uri, registry))
 
+    def model_name(self, name: str) -> str:
+        """A model's three-level name, from itself or its key in the bundle's registered_models."""
+        models = self.bundle.resources.registered_models
+        return models[name].full_name if name in models else name
+
     def models_list(self, prefix: str | None = None) -> list[RegisteredModelInfo]:
         """The registered models (whose name starts with ``prefix``)."""
         return self.registry.list_models(prefix)
 
     def model_versions(self, name: str) -> list[ModelVersionInfo]:
         """The versions of a registered model, newest first."""
-        return self.registry.versions(name)
+        return self.registry.versions(self.model_name(name))
 
     def approve(
         self, name: str, version: int, *, comment: str | None = None, wait: bool = True
@@ -259,19 +264,29 @@ class Workspace:
 
     def rollback(self, name: str) -> DeployResult:
         """Make the previous champion of ``name`` the champion again."""
-        return self.registry.rollback(name)
+        return self.registry.rollback(self.model_name(name))
 
     def promote(
         self, name: str, version: int | str, to_target: str, to_name: str | None = None
     ) -> ModelVersionInfo:
         """Copy a version into ``to_target``'s registry as a new version of ``to_name`` (default:
-        the same registered-model resource of the bundle in that target)."""
+        the same registered-model resource of the bundle in that target); the copy starts the
+        deployment job linked to it there, like any new version."""
         from lakestack.registry.resources import promoted_name
 
+        name = self.model_name(name)
         self.registry.get_version(name, version)  # a missing source is the first thing to say
         with Workspace.open(self.bundle.file, target=to_target, variables=self._variables) as to:
             dest = to_name or promoted_name(self.bundle, to.bundle, name)
-            return self.registry.copy_version(name, version, dest, to=to.registry)
+            copy = self.registry.copy_version(name, version, dest, to=to.registry)
+            if any(m.deployment_job for m in to.bundle.resources.registered_models.values()):
+                try:
+                    to.lifecycle.trigger(copy.name, copy.version)  # its deployment job, there
+                except JobError as exc:
+                    self.console.warning(
+                        f"{copy.name} version {copy.version} started no deployment run: {exc}"
+                    )
+            return copy
 
     def summary(self) -> dict[str, Any]:
         """The bundle, its resources and what is deployed."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -128,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         registry, args.model_name, args.model_version, auto_approve=auto, tag=args.tag
     )
     if found is not None:
+        why = f": {found.comment}" if found.comment else ""
+        sys.stdout.write(
+            f"{args.model_name} version {args.model_version} approved by {found.by or 'a tag'}"
+            f"{' at ' + found.at if found.at else ''}{why}\n"
+        )
         publish_task_values({"approved": True, "approved_by": found.by, "approved_at": found.at})
         return
     waiting = {
@@ -135,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "model_version": args.model_version,
         "tag": args.tag,
     }
+    sys.stdout.write(
+        f"{args.model_name} version {args.model_version} waits for approval: "
+        f"lakestack models approve {args.model_name} {args.model_version}\n"
+    )
     if not request_approval(waiting):
         raise ApprovalError(
             f"model {args.model_name} version {args.model_version} is not approved; approve "

@@ -41,11 +41,17 @@ def await_deployment(
         TaskError: The version never got a deployment run (no deployment job is linked to the
             model), or the run did not end within ``timeout_seconds``.
     """
+    from lakestack.lifecycle.approval import decision_of
+
     started = time.monotonic()
     while True:
-        state = registry.get_version(name, version).deployment_state
+        found = registry.get_version(name, version)
+        state = found.deployment_state
         waited = time.monotonic() - started
-        if state in ENDED or state == "APPROVAL":
+        if state in ENDED:
+            return state
+        # approved already: the deployment run resumes, wait for it rather than pause
+        if state == "APPROVAL" and decision_of(found.tags) is None:
             return state
         if state is None and waited > grace_seconds:
             raise TaskError(

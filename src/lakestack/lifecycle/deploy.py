@@ -14,6 +14,7 @@ own; endpoints that serve a fixed version of this model are what this task will 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from lakestack.jobs.context import publish_task_values
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model_version", required=True, help="a version number or an alias")
     args = parser.parse_args(argv)
     result = deploy_version(ModelRegistry.default(), args.model_name, args.model_version)
+    was = "none" if result.previous is None else f"version {result.previous}"
+    sys.stdout.write(f"{result.name}: champion is version {result.version} (was {was})\n")
     publish_task_values(
         {
             "model_name": result.name,

@@ -163,7 +163,11 @@ class ModelLifecycle:
         """Resume (approved) or end (rejected) the paused runs whose version has a decision,
         however it was recorded: the scheduler's poll for decisions made through MLflow."""
         done: list[RunRecord] = []
-        for run, details in self.jobs.paused():
+        deploying = set(self.deployments.job_links())
+        paused = sorted(
+            self.jobs.paused(), key=lambda item: (item[0].job_key not in deploying, item[0].run_id)
+        )
+        for run, details in paused:
             name, version = details.get("model_name"), details.get("model_version")
             if not name or version is None:
                 continue
@@ -193,7 +197,12 @@ class ModelLifecycle:
                 f"{user} may not {verb} versions of model {model}; its approvers are "
                 f"{', '.join(approvers)} (registered_models.approvers in the bundle)"
             )
-        runs = self.jobs.waiting_runs(model, version)
+        # deployment runs first: runs that wait on them (await_deployment) then find them going
+        deploying = set(self.deployments.job_links())
+        runs = sorted(
+            self.jobs.waiting_runs(model, version),
+            key=lambda run: (run.job_key not in deploying, run.run_id),
+        )
         if not runs:
             raise ApprovalError(
                 f"no run waits for approval of model {model} version {version}; see the "

@@ -9,6 +9,7 @@ database file and remembers it for the life of the process.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -92,9 +93,15 @@ def ensure_store(tracking_uri: str) -> None:
             root = artifact_root_for(tracking_uri)
             assert root is not None
             Path(root).mkdir(parents=True, exist_ok=True)
-            with mlflow_errors(f"creating the MLflow store {tracking_uri}"):
-                store = SqlAlchemyStore(tracking_uri, Path(root).as_uri())  # type: ignore[no-untyped-call]
-                store.engine.dispose()
+            quiet = logging.getLogger("mlflow.store.db.utils")  # "Creating initial ... tables"
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)
+            try:
+                with mlflow_errors(f"creating the MLflow store {tracking_uri}"):
+                    store = SqlAlchemyStore(tracking_uri, Path(root).as_uri())  # type: ignore[no-untyped-call]
+                    store.engine.dispose()
+            finally:
+                quiet.setLevel(level)
         _ready.add(tracking_uri)
 
 

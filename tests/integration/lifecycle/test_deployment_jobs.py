@@ -155,7 +155,7 @@ def test_a_new_version_waits_for_a_listed_approver(
     assert version.deployment_state == "SUCCEEDED"
     assert registry.alias_version(MODEL, "CHAMPION") == 1
     assert [a.actor for a in ws.state.list_audit(action="model.approve")] == ["alice"]
-    with pytest.raises(ApprovalError, match="no run waits for approval of model main.ml.clf"):
+    with pytest.raises(ApprovalError, match=r"no run waits for approval of model main\.ml\.clf"):
         ws.approve(MODEL, 1)
 
     # a second version, rejected: its run fails and the champion stays
