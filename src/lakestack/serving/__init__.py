@@ -1,0 +1,1 @@
+"""Model serving: ``lakestack serve`` endpoints and their inference tables (DESIGN §6, §7)."""
