@@ -215,6 +215,11 @@ def load_bundle(
     check_resources(resources, resources_res)
     mode = target_spec.mode
     resources = apply_presets(resources, presets, mode, short_name(user))
+    if settings.auto_approve and mode != "development":
+        warnings.append(
+            f"target {target_name}: lakestack.auto_approve is ignored because the target is not "
+            "in mode: development (approval tasks wait for a person)"
+        )
 
     ignored: list[str] = []
     collect_ignored(section, "bundle", ignored)

@@ -324,3 +324,21 @@ def test_resource_specs_and_cross_checks(write: Writer, load: Loader) -> None:
     write({"lakestack.yml": _resources().replace('"123"', "other")})
     with pytest.raises(ConfigError, match=r"run_job_task.job_id 'other' is not a job"):
         load()
+
+
+def test_auto_approve_only_in_development_targets(write: Writer, load: Loader) -> None:
+    write(
+        {
+            "lakestack.yml": "bundle: {name: d}\nlakestack: {auto_approve: true}\n"
+            "targets:\n  dev: {default: true, mode: development}\n  prod: {mode: production}\n"
+        }
+    )
+    dev = load()
+    assert dev.auto_approve and dev.task_environment["LAKESTACK_AUTO_APPROVE"] == "1"
+    assert dev.warnings == []
+    prod = load(target="prod")
+    assert not prod.auto_approve and "LAKESTACK_AUTO_APPROVE" not in prod.task_environment
+    assert prod.warnings == [
+        "target prod: lakestack.auto_approve is ignored because the target is not in mode: "
+        "development (approval tasks wait for a person)"
+    ]
