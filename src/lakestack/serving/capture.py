@@ -1,0 +1,687 @@
+"""The inference table of a serving endpoint (``auto_capture_config``): every scored row in Delta.
+
+A server calls ``Capture.record`` before it sends a response. ``record`` appends one JSON line
+to a spool file of its own process with a single ``os.write``: a few microseconds, no Delta on
+the request path. Once ``write`` has returned, the bytes are in the kernel's page cache, which
+outlives the process: a server killed with SIGKILL loses none of the rows it answered. (A machine
+crash can lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a
+disk flush per request.)
+
+A background thread turns the spool into Delta rows in batches, every ``flush_seconds`` or
+``flush_rows``, in the row shape of DESIGN §7 that batch inference writes too: the input columns
+flattened, ``prediction``, ``model_id``, ``timestamp``, ``request_id``, ``client_request_id``,
+``endpoint_name``, ``served_entity``, ``status_code``, ``execution_time_ms``.
+
+Exactly once: each batch is committed together with the Delta app transaction
+``("capture:<spool id>", <byte offset in the spool after the batch>)``. The table itself records
+how far every spool was written, so whoever flushes a spool (its own process, or a process that
+recovers it after a crash) starts at that offset and never writes a row twice, even when the
+crash fell between the Delta commit and anything else.
+
+Crash recovery: the owner of a spool holds an exclusive ``flock`` on it for its whole life; the
+kernel drops the lock when the process dies, however it dies. ``Capture.open`` (any worker of
+any server on the same ``spool_dir``; one at a time, through ``.recover.lock``) flushes the
+spools nobody holds and deletes them. Open a ``Capture`` in each worker process after it forked:
+a forked child shares its parent's spool and lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakestack.errors import InferenceError, LakeError, LakestackError, SchemaMismatchError
+from lakestack.lake import Catalog, Table
+from lakestack.lake.names import parse_table_name
+
+__all__ = [
+    "FIELDS",
+    "RESERVED_COLUMNS",
+    "SPOOL_SUFFIX",
+    "Capture",
+    "merge_labels",
+    "recover_spools",
+]
+
+log = logging.getLogger(__name__)
+
+FIELDS = (
+    "request_id",
+    "client_request_id",
+    "endpoint_name",
+    "served_entity",
+    "model_id",
+    "timestamp",
+    "status_code",
+    "execution_time_ms",
+    "inputs",
+    "prediction",
+)
+"""The keys of one recorded row."""
+
+# the table's own columns, in order after the input columns, with the types they are stored as
+_META_TYPES: dict[str, pa.DataType] = {
+    "model_id": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "request_id": pa.string(),
+    "client_request_id": pa.string(),
+    "endpoint_name": pa.string(),
+    "served_entity": pa.string(),
+    "status_code": pa.int32(),
+    "execution_time_ms": pa.float64(),
+}
+RESERVED_COLUMNS = frozenset(["prediction", *_META_TYPES])
+"""Column names an input cannot have: the inference table uses them itself."""
+
+SPOOL_SUFFIX = ".spool"
+_SPOOL_PREFIX = "capture-"
+_RECOVER_LOCK = ".recover.lock"
+_HEADER_KEY = "lakestack_capture"
+_READ_BYTES = 32 * 2**20  # at most this much spool per Delta commit (bounded memory)
+_ROTATE_BYTES = 64 * 2**20  # a fully flushed spool this big is replaced by a fresh one
+_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between failed flushes of a live spool
+_CLOSE_ATTEMPTS = 3
+_REQUIRED = frozenset(FIELDS)
+
+
+def _encode_default(value: Any) -> Any:
+    """JSON for numpy scalars and arrays (``.item()``/``.tolist()``); anything else fails."""
+    for method in ("item", "tolist"):
+        convert = getattr(value, method, None)
+        if convert is not None and type(value).__module__.startswith("numpy"):
+            return convert()
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=_encode_default).encode
+
+
+class _Spool:
+    """One append-only spool file, locked by the process that writes or recovers it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.id = path.name.removesuffix(SPOOL_SUFFIX)
+        self.app_id = f"capture:{self.id}"
+
+    @classmethod
+    def create(cls, spool_dir: Path, table_name: str) -> _Spool:
+        """A new locked spool with its header line, under a name no other process can take.
+
+        It is written under a hidden temporary name and locked before it is renamed to its
+        ``.spool`` name, so a recovering process never sees it unlocked.
+        """
+        name = f"{_SPOOL_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        temp = spool_dir / f".{name}.tmp"
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            header = {_HEADER_KEY: 1, "table": table_name, "pid": os.getpid()}
+            os.write(fd, (json.dumps(header) + "\n").encode())
+            path = spool_dir / f"{name}{SPOOL_SUFFIX}"
+            os.rename(temp, path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return cls(path, fd)
+
+    @classmethod
+    def claim(cls, path: Path) -> _Spool | None:
+        """The spool at ``path`` locked for recovery; None when its owner is alive or it is gone."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not path.exists():  # recovered and deleted by another process while we opened it
+            os.close(fd)
+            return None
+        return cls(path, fd)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def table_name(self) -> str | None:
+        """The table named in the header line (None for a spool without a readable header)."""
+        first = os.pread(self.fd, 4096, 0).split(b"\n", 1)[0]
+        try:
+            header = json.loads(first)
+        except ValueError:
+            return None
+        table = header.get("table") if isinstance(header, dict) else None
+        return table if isinstance(table, str) else None
+
+    def read_lines(self, start: int, limit: int = _READ_BYTES) -> tuple[list[bytes], int]:
+        """The complete lines from byte ``start`` (at most about ``limit`` bytes), and their end.
+
+        A line without its newline yet (being written, or torn by a crash during a ``record``
+        that never returned) is left for later.
+        """
+        chunks: list[bytes] = []
+        offset, end = start, start
+        while offset - start < limit:
+            chunk = os.pread(self.fd, min(4 * 2**20, limit), offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+            if len(chunk) < 4 * 2**20:
+                break
+        data = b"".join(chunks)
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            return [], start
+        end = start + cut + 1
+        return data[: cut + 1].splitlines(), end
+
+    def close(self, *, delete: bool) -> None:
+        """Release the spool; ``delete`` removes it first (while still holding the lock)."""
+        if delete:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self.fd)
+
+
+class _Writer:
+    """Writes spooled lines into the inference table, each batch with its app transaction."""
+
+    def __init__(self, catalog: Catalog, table_name: str) -> None:
+        self.catalog = catalog
+        self.table_name = table_name
+        self._table: Table | None = None
+
+    def table(self) -> Table | None:
+        """The table, or None before its first write."""
+        if self._table is None and self.catalog.table_exists(self.table_name):
+            self._table = self.catalog.table(self.table_name)
+        return self._table
+
+    def committed_offset(self, spool: _Spool) -> int:
+        """How far ``spool`` is in the table (0 when it never committed)."""
+        table = self.table()
+        version = None if table is None else table.app_transaction_version(spool.app_id)
+        return version or 0
+
+    def flush(self, spool: _Spool, start: int) -> tuple[int, int]:
+        """Write the spool's complete lines from ``start`` in one commit: (new offset, rows)."""
+        lines, end = spool.read_lines(start)
+        if end == start:
+            return start, 0
+        rows = _rows(lines, spool.path)
+        if not rows:  # only the header, or lines that cannot be read: nothing to commit
+            return end, 0
+        data = _to_arrow(rows)
+        table = self.table() or self._create(data.schema)
+        table.append(
+            data,
+            schema_mode="merge",
+            commit_metadata={"lakestack.operation": "capture", "lakestack.spool": spool.id},
+            app_transaction=(spool.app_id, end),
+        )
+        return end, len(rows)
+
+    def drain(self, spool: _Spool, start: int | None = None) -> int:
+        """Flush ``spool`` to its end from ``start`` (default: its committed offset)."""
+        offset = self.committed_offset(spool) if start is None else start
+        while True:
+            new, _ = self.flush(spool, offset)
+            if new == offset:
+                return offset
+            offset = new
+
+    def _create(self, schema: pa.Schema) -> Table:
+        """Create the table (and its schema) for the first batch; another process may race us."""
+        name = parse_table_name(self.table_name)
+        self.catalog.create_schema(str(name.schema_name), exist_ok=True)
+        try:
+            self._table = self.catalog.create_table(
+                self.table_name,
+                schema=schema,
+                comment="Inference table: one row per record scored by a serving endpoint",
+                exist_ok=True,
+            )
+        except LakestackError:
+            if not self.catalog.table_exists(self.table_name):
+                raise
+            self._table = self.catalog.table(self.table_name)
+        return self._table
+
+
+def _rows(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
+    """The recorded rows of spool lines (the header and unreadable lines skipped, logged)."""
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            log.warning("inference table spool %s: skipped an unreadable line", path)
+            continue
+        if isinstance(item, list):
+            rows.extend(item)
+    return rows
+
+
+def _to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
+    """DESIGN §7 rows: input columns (in first-seen order), then prediction and metadata."""
+    inputs = [row.get("inputs") or {} for row in rows]
+    names: dict[str, None] = {}
+    for values in inputs:
+        names.update(dict.fromkeys(values))
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        column = pa.array([values.get(name) for values in inputs])
+        if not pa.types.is_null(column.type):  # all null here: the column gets its type later
+            columns[name] = column
+    prediction = pa.array([row.get("prediction") for row in rows])
+    if not pa.types.is_null(prediction.type):
+        columns["prediction"] = prediction
+    for name, kind in _META_TYPES.items():
+        values = [row.get(name) for row in rows]
+        if name == "timestamp":
+            millis = pa.array(values, pa.int64())
+            columns[name] = pc.multiply(millis, 1000).cast(kind)
+        else:
+            columns[name] = pa.array(values).cast(kind)
+    return pa.table(columns)
+
+
+class Capture:
+    """The inference table writer of one server process. Get one from ``Capture.open``.
+
+    Thread-safe: ``record`` may be called from the event loop and from worker threads at once.
+    """
+
+    def __init__(
+        self,
+        writer: _Writer,
+        spool_dir: Path,
+        *,
+        flush_rows: int,
+        flush_seconds: float,
+        fsync: bool,
+    ) -> None:
+        self.table_name = writer.table_name
+        self.spool_dir = spool_dir
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.fsync = fsync
+        self._writer = writer
+        self._spool = _Spool.create(spool_dir, writer.table_name)
+        self._flushed = 0  # a new spool has no commits
+        self._pending = 0  # rows recorded since the last flush (approximate, for flush_rows)
+        self._lock = threading.Lock()  # the spool's writes and rotation
+        self._flush_lock = threading.Lock()  # one flush at a time, without blocking record
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._closed = False
+        self.rows_written = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"lakestack-capture-{self._spool.id}", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def open(
+        cls,
+        catalog: Catalog,
+        table_name: str,
+        spool_dir: Path,
+        *,
+        flush_rows: int = 10_000,
+        flush_seconds: float = 1.0,
+        fsync: bool = False,
+    ) -> Capture:
+        """Start capturing into ``table_name``; recover spools of dead processes first.
+
+        Args:
+            catalog: The catalog that holds (or will hold) the table.
+            table_name: ``catalog.schema.table``; created with its schema on the first write.
+            spool_dir: The folder of the spool files; the same for every worker of a server.
+            flush_rows: Write to Delta once this many rows are waiting...
+            flush_seconds: ...or this long after the previous write.
+            fsync: ``fsync`` each record: survive a machine crash, not only a process crash.
+
+        Raises:
+            InferenceError: A bad ``table_name``, flush setting or ``spool_dir``.
+        """
+        if flush_rows < 1 or not flush_seconds > 0 or math.isinf(flush_seconds):
+            raise InferenceError(
+                f"inference table {table_name}: flush_rows={flush_rows} and "
+                f"flush_seconds={flush_seconds} must be positive; use e.g. 10000 and 1.0"
+            )
+        try:
+            parse_table_name(table_name)
+        except LakestackError as exc:
+            raise InferenceError(f"inference table: {exc}") from None
+        folder = Path(spool_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InferenceError(
+                f"inference table {table_name}: cannot create the spool folder {folder} "
+                f"({exc.strerror}); give a writable spool_dir"
+            ) from None
+        writer = _Writer(catalog, table_name)
+        return cls(writer, folder, flush_rows=flush_rows, flush_seconds=flush_seconds, fsync=fsync)
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file this process appends to now."""
+        return self._spool.path
+
+    def record(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Spool scored rows; when this returns they survive the death of the process.
+
+        Each record has the keys of ``FIELDS``: ``timestamp`` in epoch milliseconds and
+        ``inputs`` a mapping of input column to value. Call it before sending the response.
+
+        Raises:
+            InferenceError: A record misses a key, has an input named like a table column, or
+                holds a value JSON cannot represent. Nothing of the call is spooled.
+        """
+        if not records:
+            return
+        for row in records:
+            if not _REQUIRED.issubset(row.keys()):
+                missing = sorted(_REQUIRED.difference(row.keys()))
+                raise InferenceError(
+                    f"inference table {self.table_name}: a record has no {', '.join(missing)} "
+                    f"(a record has: {', '.join(FIELDS)}); nothing was recorded"
+                )
+            inputs = row["inputs"]
+            if not isinstance(inputs, Mapping) or not RESERVED_COLUMNS.isdisjoint(inputs):
+                raise InferenceError(self._bad_inputs(inputs))
+        try:
+            line = (_encode(records) + "\n").encode()
+        except (TypeError, ValueError) as exc:
+            raise InferenceError(
+                f"inference table {self.table_name}: a record holds a value that cannot be "
+                f"stored ({exc}); convert it to str, int, float, bool, None, list or dict; "
+                "nothing was recorded"
+            ) from None
+        if self._closed:
+            raise InferenceError(
+                f"inference table {self.table_name}: record after close; open a new Capture"
+            )
+        with self._lock:
+            _write_all(self._spool.fd, line)
+            if self.fsync:
+                os.fsync(self._spool.fd)
+            self._pending += len(records)
+        if self._pending >= self.flush_rows:
+            self._wake.set()
+
+    def _bad_inputs(self, inputs: Any) -> str:
+        where = f"inference table {self.table_name}"
+        if not isinstance(inputs, Mapping):
+            return (
+                f"{where}: inputs must map input columns to values, got "
+                f"{type(inputs).__name__} {_brief(inputs)}; nothing was recorded"
+            )
+        clash = sorted(RESERVED_COLUMNS.intersection(inputs))
+        return (
+            f"{where}: input column '{clash[0]}' has the name of a column the table adds "
+            f"({', '.join(sorted(RESERVED_COLUMNS))}); rename the input; nothing was recorded"
+        )
+
+    def flush(self) -> None:
+        """Write everything spooled so far to the table now (the caller waits).
+
+        Raises:
+            LakestackError: The write failed; the rows stay in the spool for the next attempt.
+        """
+        with self._flush_lock:
+            self._flush_once(drain=True)
+
+    def close(self) -> None:
+        """Flush everything and stop (a graceful shutdown). Idempotent.
+
+        Raises:
+            LakestackError: The last write failed; the spool is kept, and the next
+                ``Capture.open`` on the same ``spool_dir`` writes its rows.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        error: BaseException | None = None
+        for attempt in range(_CLOSE_ATTEMPTS):
+            try:
+                with self._flush_lock:
+                    self._flush_once(drain=True)
+                error = None
+                break
+            except LakestackError as exc:
+                error = exc
+                time.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+        done = error is None and self._flushed == self._spool.size()
+        self._spool.close(delete=done)
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # the background thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            recover_spools(self._writer.catalog, self.spool_dir)
+        except Exception:  # never stop capturing because an old spool cannot be written now
+            log.exception("inference table: recovering spools in %s failed", self.spool_dir)
+        failures = 0
+        while not self._stopping.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                with self._flush_lock:
+                    self._flush_once(drain=False)
+                failures = 0
+            except Exception as exc:
+                wait = _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning(
+                    "inference table %s: a write failed (%s); retrying in %.1fs, the rows stay "
+                    "in %s",
+                    self.table_name,
+                    exc,
+                    wait,
+                    self._spool.path,
+                )
+                self._stopping.wait(wait)
+
+    def _flush_once(self, *, drain: bool) -> None:
+        """One pass: write the spool's tail (all of it with ``drain``), rotate a big spool."""
+        if self._error is not None:  # a write may have committed before it failed
+            self._flushed = max(self._flushed, self._writer.committed_offset(self._spool))
+            self._error = None
+        pending = self._pending
+        while True:
+            try:
+                offset, rows = self._writer.flush(self._spool, self._flushed)
+            except BaseException as exc:
+                self._error = exc
+                raise
+            self.rows_written += rows
+            moved = offset != self._flushed
+            self._flushed = offset
+            if not (drain and moved):
+                break
+        with self._lock:
+            self._pending = max(0, self._pending - pending)
+        if not self._stopping.is_set() and self._flushed >= _ROTATE_BYTES:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """Replace a fully written spool by a fresh one, so spools do not grow forever."""
+        with self._lock:
+            if self._spool.size() != self._flushed:
+                return
+            old, self._spool = self._spool, _Spool.create(self.spool_dir, self.table_name)
+            self._flushed = 0
+        old.close(delete=True)
+
+
+def recover_spools(catalog: Catalog, spool_dir: Path) -> int:
+    """Write the rows of dead processes' spools in ``spool_dir`` and delete the spools.
+
+    Only one process recovers at a time (``.recover.lock``); a spool whose owner is alive is
+    locked and left alone. Each spool goes to the table named in its header, from the offset the
+    table recorded for it, so rows already written are not written again.
+
+    Returns:
+        The number of spools recovered (0 when another process is recovering now).
+    """
+    folder = Path(spool_dir)
+    lock = os.open(folder / _RECOVER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        recovered = 0
+        for path in sorted(folder.glob(f"{_SPOOL_PREFIX}*{SPOOL_SUFFIX}")):
+            spool = _Spool.claim(path)
+            if spool is None:
+                continue
+            try:
+                table_name = spool.table_name()
+                if table_name is None:
+                    log.warning("inference table spool %s has no header; left in place", path)
+                    spool.close(delete=False)
+                    continue
+                writer = _Writer(catalog, table_name)
+                offset = writer.drain(spool)
+            except BaseException:
+                spool.close(delete=False)
+                raise
+            spool.close(delete=offset == spool.size())
+            recovered += 1
+        return recovered
+    finally:
+        os.close(lock)
+
+
+def merge_labels(
+    catalog: Catalog,
+    table_name: str,
+    labels: Any,
+    *,
+    key: str = "client_request_id",
+    label_column: str = "label",
+) -> int:
+    """Set the label of captured rows that arrives after the request, by ``key``.
+
+    Every row of a request gets its label: a request that scored several records has one label
+    for all of them (send one record per request to label records one by one). Labels of keys
+    the table does not have are ignored; a label given again replaces the previous one. The
+    label column is added to the table on the first merge, typed like the labels.
+
+    Args:
+        catalog: The catalog of the inference table.
+        table_name: The inference table.
+        labels: Arrow, pandas or Polars data, or a list of dicts, with ``key`` and
+            ``label_column``.
+        key: The column that identifies a request: ``client_request_id`` (set by the client)
+            or ``request_id`` (the server's, returned in the response).
+        label_column: The label's column, in ``labels`` and in the table.
+
+    Returns:
+        The table's new version.
+
+    Raises:
+        NotFoundError: No such table.
+        SchemaMismatchError: ``labels`` lacks a column, or a key is not a table column.
+        ConstraintError: A key is given twice or is null. Nothing is written in any case.
+    """
+    from lakestack.lake.arrow import as_arrow, check_not_null, distinct_count
+
+    table = catalog.table(table_name)
+    data = as_arrow(labels if not isinstance(labels, list) else pa.Table.from_pylist(labels))
+    for column in (key, label_column):
+        if column not in data.column_names:
+            raise SchemaMismatchError(
+                f"labels for {table_name} have no column '{column}' (columns: "
+                f"{', '.join(data.column_names)}); give {key} and {label_column}"
+            )
+    if key not in table.schema.names or key == label_column:
+        raise SchemaMismatchError(
+            f"table {table_name} has no key column '{key}'; use client_request_id or request_id"
+        )
+    data = data.select([key, label_column])
+    data = data.cast(pa.schema([table.schema.field(key), data.schema.field(label_column)]))
+    check_not_null(data, [key], table_name=table_name)
+    if distinct_count(data, [key]) != data.num_rows:
+        from lakestack.errors import ConstraintError
+
+        raise ConstraintError(
+            f"labels for {table_name}: a {key} appears more than once; give one label per "
+            "request, nothing was written"
+        )
+    if label_column not in table.schema.names:
+        table.append(data.select([label_column]).slice(0, 0), schema_mode="merge")
+    data = data.cast(pa.schema([data.schema.field(key), table.schema.field(label_column)]))
+    if data.num_rows == 0:
+        return table.version
+    target, source = f"t.{_quoted(key)}", f"s.{_quoted(key)}"
+    try:
+        merger = table.delta().merge(
+            data, f"{target} = {source}", source_alias="s", target_alias="t"
+        )
+        merger.when_matched_update({_quoted(label_column): f"s.{_quoted(label_column)}"}).execute()
+    except Exception as exc:  # deltalake's errors, which only the lake layer may import
+        raise LakeError(
+            f"merging labels into {table_name} failed: {str(exc).splitlines()[0]}; "
+            "nothing was written"
+        ) from None
+    return table.version
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a regular file writes all at once)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,0 +1,333 @@
+"""The inference table writer on real Delta tables and real processes (SIGKILL included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from lakestack.errors import ConstraintError, InferenceError, SchemaMismatchError
+from lakestack.lake import Catalog
+from lakestack.serving.capture import Capture, merge_labels, recover_spools
+
+pytestmark = pytest.mark.integration
+
+TABLE = "main.serving.iris_payload"
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from lakestack.lake import Catalog
+    from lakestack.serving.capture import Capture
+
+    warehouse, spool, prefix, count, close = sys.argv[1:6]
+    capture = Capture.open(
+        Catalog(warehouse), "main.serving.iris_payload", Path(spool),
+        flush_rows=40, flush_seconds=0.05,
+    )
+    for i in range(int(count)):
+        capture.record([{
+            "request_id": f"{prefix}-{i}", "client_request_id": None, "endpoint_name": "iris",
+            "served_entity": "iris-1", "model_id": "main.ml.iris/1",
+            "timestamp": 1_700_000_000_000 + i, "status_code": 200, "execution_time_ms": 0.5,
+            "inputs": {"sepal_length": 5.0 + i, "petal_width": 0.2}, "prediction": i % 3,
+        }])
+        print(f"{prefix}-{i}", flush=True)
+        time.sleep(0.0005)
+    if close == "close":
+        capture.close()
+    else:
+        time.sleep(60)
+    """
+)
+
+
+def row(i: int, *, request: str | None = None, client: str | None = None) -> dict[str, Any]:
+    return {
+        "request_id": request or f"req-{i}",
+        "client_request_id": client,
+        "endpoint_name": "iris",
+        "served_entity": "iris-1",
+        "model_id": "main.ml.iris/1",
+        "timestamp": 1_700_000_000_000 + i,
+        "status_code": 200,
+        "execution_time_ms": 0.25 * i,
+        "inputs": {"sepal_length": 5.0 + i, "species_hint": f"s{i % 2}"},
+        "prediction": i % 3,
+    }
+
+
+def child(
+    warehouse: Path, spool: Path, prefix: str, count: int, close: bool
+) -> subprocess.Popen[str]:
+    args = [str(warehouse), str(spool), prefix, str(count), "close" if close else "stay"]
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+
+
+def request_ids(catalog: Catalog) -> list[str]:
+    return [str(v) for v in catalog.table(TABLE).read(["request_id"])["request_id"].to_pylist()]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse"
+
+
+@pytest.fixture
+def catalog(warehouse: Path) -> Catalog:
+    return Catalog(warehouse)
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Path:
+    return tmp_path / "spool"
+
+
+def test_every_recorded_row_is_in_the_table_after_close(catalog: Catalog, spool: Path) -> None:
+    capture = Capture.open(catalog, TABLE, spool, flush_rows=7, flush_seconds=0.05)
+    for i in range(50):
+        capture.record([row(i)])
+    capture.record([row(100 + i, request="req-batch") for i in range(5)])
+    capture.close()
+
+    ids = request_ids(catalog)
+    assert sorted(ids) == sorted([f"req-{i}" for i in range(50)] + ["req-batch"] * 5)
+    assert list(spool.glob("*.spool")) == []  # a fully written spool is deleted
+    capture.close()  # idempotent
+
+
+def test_the_table_has_the_design_row_shape(catalog: Catalog, spool: Path) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([row(1, client="c-1"), row(2)])
+
+    table = catalog.table(TABLE)
+    assert table.schema.names == [
+        "sepal_length",
+        "species_hint",
+        "prediction",
+        "model_id",
+        "timestamp",
+        "request_id",
+        "client_request_id",
+        "endpoint_name",
+        "served_entity",
+        "status_code",
+        "execution_time_ms",
+    ]
+    types = {field.name: field.type for field in table.schema}
+    assert types["timestamp"] == pa.timestamp("us", tz="UTC")
+    assert types["status_code"] == pa.int32()
+    assert types["execution_time_ms"] == pa.float64()
+    assert types["sepal_length"] == pa.float64()
+    first = table.read().sort_by("request_id").to_pylist()[0]
+    assert first["timestamp"].timestamp() == 1_700_000_000.001
+    assert first["client_request_id"] == "c-1"
+    assert (first["prediction"], first["model_id"], first["execution_time_ms"]) == (
+        1,
+        "main.ml.iris/1",
+        0.25,
+    )
+
+
+def test_new_input_columns_are_added_and_missing_ones_are_null(
+    catalog: Catalog, spool: Path
+) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([row(1)])
+        capture.flush()
+        later = row(2)
+        later["inputs"] = {"sepal_length": 7.0, "petal_width": 0.3}
+        capture.record([later])
+
+    rows = {r["request_id"]: r for r in catalog.table(TABLE).read().to_pylist()}
+    assert rows["req-1"]["petal_width"] is None
+    assert rows["req-2"]["species_hint"] is None
+    assert rows["req-2"]["petal_width"] == 0.3
+
+
+def test_sigkill_loses_no_answered_row_and_reopening_writes_none_twice(
+    warehouse: Path, catalog: Catalog, spool: Path
+) -> None:
+    proc = child(warehouse, spool, "killed", 100_000, close=False)
+    assert proc.stdout is not None
+    answered = []
+    for line in proc.stdout:
+        answered.append(line.strip())
+        if len(answered) == 300:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert list(spool.glob("*.spool")), "the killed process left its spool"
+    assert catalog.table_exists(TABLE), "some batches were written before the kill"
+    before = len(request_ids(catalog))
+
+    Capture.open(catalog, TABLE, spool).close()  # recovers the dead process's spool
+    Capture.open(catalog, TABLE, spool).close()  # nothing left to recover
+
+    ids = request_ids(catalog)
+    assert set(answered) <= set(ids)
+    assert len(ids) == len(set(ids)), "a row was written twice"
+    assert len(ids) >= before
+    assert list(spool.glob("*.spool")) == []
+
+
+def test_a_failed_write_resumes_at_the_offset_the_table_recorded(
+    catalog: Catalog, spool: Path
+) -> None:
+    capture = Capture.open(catalog, TABLE, spool, flush_seconds=3600)
+    capture.record([row(i) for i in range(3)])
+    capture.flush()
+    capture.record([row(i) for i in range(3, 5)])
+    # a write that committed but failed afterwards, as a lost connection would leave it
+    capture._flushed, capture._error = 0, RuntimeError("connection lost after the commit")
+    capture.close()
+
+    assert sorted(request_ids(catalog)) == [f"req-{i}" for i in range(5)]
+    assert recover_spools(catalog, spool) == 0
+
+
+def test_two_processes_record_at_once(warehouse: Path, catalog: Catalog, spool: Path) -> None:
+    procs = [child(warehouse, spool, name, 400, close=True) for name in ("a", "b")]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0]
+
+    ids = request_ids(catalog)
+    assert sorted(ids) == sorted(line for out in outputs for line in out.split())
+    assert len(ids) == 800
+    spools = {entry["metadata"].get("lakestack.spool") for entry in catalog.table(TABLE).history()}
+    assert len(spools - {None}) == 2  # one spool, and one app id, per process
+
+
+def test_a_live_process_spool_is_not_recovered_by_another(catalog: Catalog, spool: Path) -> None:
+    first = Capture.open(catalog, TABLE, spool, flush_seconds=3600)
+    first.record([row(1)])
+    assert recover_spools(catalog, spool) == 0  # first holds its spool's lock
+    second = Capture.open(catalog, TABLE, spool, flush_seconds=3600)
+    second.record([row(2)])
+    second.close()
+    assert first.spool_path.exists()
+    first.close()
+    assert sorted(request_ids(catalog)) == ["req-1", "req-2"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {"prediction": object()},
+            "inference table main.serving.iris_payload: a record holds a value that cannot be "
+            "stored (object <object object at",
+        ),
+        (
+            {"inputs": {"sepal_length": {1, 2}}},
+            "a record holds a value that cannot be stored (set {1, 2} is not JSON serializable)",
+        ),
+        (
+            {"status_code": None, "inputs": {"timestamp": 1}},
+            "input column 'timestamp' has the name of a column the table adds (client_request_id,",
+        ),
+        ({"inputs": [1.0, 2.0]}, "inputs must map input columns to values, got list [1.0, 2.0]"),
+    ],
+)
+def test_a_bad_record_raises_and_spools_nothing(
+    catalog: Catalog, spool: Path, bad: dict[str, Any], message: str
+) -> None:
+    capture = Capture.open(catalog, TABLE, spool)
+    size = capture.spool_path.stat().st_size
+    with pytest.raises(InferenceError, match="nothing was recorded") as error:
+        capture.record([row(1), {**row(2), **bad}])
+    assert message in str(error.value)
+    assert capture.spool_path.stat().st_size == size
+    capture.record([row(3)])
+    capture.close()
+    assert request_ids(catalog) == ["req-3"]
+
+
+def test_a_record_without_a_field_names_it(catalog: Catalog, spool: Path) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        incomplete = row(1)
+        del incomplete["model_id"]
+        with pytest.raises(InferenceError) as error:
+            capture.record([incomplete])
+    assert str(error.value) == (
+        "inference table main.serving.iris_payload: a record has no model_id (a record has: "
+        "request_id, client_request_id, endpoint_name, served_entity, model_id, timestamp, "
+        "status_code, execution_time_ms, inputs, prediction); nothing was recorded"
+    )
+    assert not catalog.table_exists(TABLE)
+
+
+def test_numpy_values_are_recorded_as_numbers(catalog: Catalog, spool: Path) -> None:
+    import numpy as np
+
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([{**row(1), "prediction": np.int64(2), "inputs": {"x": np.float32(0.5)}}])
+    assert catalog.table(TABLE).read(["x", "prediction"]).to_pylist() == [
+        {"x": 0.5, "prediction": 2}
+    ]
+
+
+def test_bad_settings_are_refused(catalog: Catalog, spool: Path) -> None:
+    with pytest.raises(
+        InferenceError, match=r"flush_rows=0 and flush_seconds=1\.0 must be positive"
+    ):
+        Capture.open(catalog, TABLE, spool, flush_rows=0)
+
+
+def test_labels_merge_by_client_request_id(catalog: Catalog, spool: Path) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([row(i, request="req-a", client="order-a") for i in range(3)])
+        capture.record([row(3, request="req-b", client="order-b")])
+        capture.record([row(4, request="req-c")])
+
+    merge_labels(
+        catalog,
+        TABLE,
+        [{"client_request_id": "order-a", "label": 1}, {"client_request_id": "x", "label": 0}],
+    )
+    merge_labels(catalog, TABLE, pa.table({"client_request_id": ["order-b"], "label": [2]}))
+    merge_labels(catalog, TABLE, [{"client_request_id": "order-b", "label": 0}])  # corrected
+
+    rows = catalog.table(TABLE).read(["request_id", "label"]).to_pylist()
+    labels = sorted((r["request_id"], r["label"]) for r in rows)
+    assert labels == [("req-a", 1), ("req-a", 1), ("req-a", 1), ("req-b", 0), ("req-c", None)]
+
+
+def test_labels_merge_by_request_id(catalog: Catalog, spool: Path) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([row(1), row(2)])
+    merge_labels(
+        catalog, TABLE, [{"request_id": "req-2", "y": 0.5}], key="request_id", label_column="y"
+    )
+    assert sorted(
+        map(tuple, (r.values() for r in catalog.table(TABLE).read(["request_id", "y"]).to_pylist()))
+    ) == [
+        ("req-1", None),
+        ("req-2", 0.5),
+    ]
+
+
+def test_bad_labels_write_nothing(catalog: Catalog, spool: Path) -> None:
+    with Capture.open(catalog, TABLE, spool) as capture:
+        capture.record([row(1, client="c1")])
+    version = catalog.table(TABLE).version
+
+    twice = [{"client_request_id": "c1", "label": 1}, {"client_request_id": "c1", "label": 0}]
+    with pytest.raises(ConstraintError, match="a client_request_id appears more than once"):
+        merge_labels(catalog, TABLE, twice)
+    with pytest.raises(SchemaMismatchError, match="have no column 'label'"):
+        merge_labels(catalog, TABLE, [{"client_request_id": "c1", "y": 1}])
+    with pytest.raises(SchemaMismatchError, match="has no key column 'order_id'"):
+        merge_labels(catalog, TABLE, [{"order_id": "c1", "label": 1}], key="order_id")
+    assert catalog.table(TABLE).version == version
