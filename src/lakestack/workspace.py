@@ -288,6 +288,26 @@ class Workspace:
                     )
             return copy
 
+    def serve(
+        self,
+        *,
+        endpoint: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        workers: int = 1,
+    ) -> None:
+        """Serve the target's model_serving_endpoints (or one) until SIGTERM or SIGINT."""
+        from lakestack.serving.server import serve
+
+        serve(
+            self.bundle,
+            endpoint=endpoint,
+            host=host,
+            port=port,
+            workers=workers,
+            variables=self._variables,
+        )
+
     def summary(self) -> dict[str, Any]:
         """The bundle, its resources and what is deployed."""
         b = self.bundle

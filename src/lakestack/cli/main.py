@@ -24,6 +24,7 @@ from lakestack.cli.common import bundle_options, command, open_workspace, parse_
 from lakestack.cli.lake import sql, tables
 from lakestack.cli.models import models
 from lakestack.cli.scheduler import scheduler
+from lakestack.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ cli.add_command(tables)
 cli.add_command(sql)
 cli.add_command(models)
 cli.add_command(scheduler)
+cli.add_command(serve)
 
 
 @cli.group()

@@ -16,6 +16,7 @@ __all__ = [
     "ComputeSpec",
     "LakestackSettings",
     "NotificationDestinationSpec",
+    "ServingSpec",
     "SmtpSpec",
 ]
 
@@ -47,6 +48,27 @@ class SmtpSpec(Spec):
     ssl: bool = False
 
 
+class ServingSpec(Spec):
+    """How ``lakestack serve`` answers: auth, limits, alias polling and micro-batching.
+
+    Attributes:
+        tokens_env: The environment variable holding comma-separated bearer tokens; None (or
+            an unset variable) means no auth.
+        max_body_bytes: Larger request bodies are answered 413.
+        request_timeout_seconds: Requests not answered by then get 504.
+        alias_poll_seconds: How often alias-bound entities check where their alias points.
+        batch_wait_ms: How long a batch waits for requests already arriving.
+        max_batch_rows: A batch is predicted as soon as it has this many rows.
+    """
+
+    tokens_env: str | None = None
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
+    alias_poll_seconds: float = Field(default=2.0, gt=0)
+    batch_wait_ms: float = Field(default=2.0, ge=0)
+    max_batch_rows: int = Field(default=1024, ge=1)
+
+
 class LakestackSettings(Spec):
     """Where the workspace lives and which services it uses.
 
@@ -65,6 +87,7 @@ class LakestackSettings(Spec):
         notification_destinations: Named webhooks.
         smtp: The mail server; None means emails are logged, not sent.
         auto_approve: Approve approval tasks without a person (development targets).
+        serving: ``lakestack serve`` settings.
     """
 
     root: str | None = None
@@ -77,3 +100,4 @@ class LakestackSettings(Spec):
     notification_destinations: dict[str, NotificationDestinationSpec] = Field(default_factory=dict)
     smtp: SmtpSpec | None = None
     auto_approve: bool = False
+    serving: ServingSpec = Field(default_factory=ServingSpec)

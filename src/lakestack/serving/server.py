@@ -1,0 +1,268 @@
+"""Run the serving application on uvicorn, and find and poke running servers.
+
+``serve`` runs one process (uvloop, httptools) or, with ``workers > 1``, uvicorn's supervisor
+with N worker processes sharing the port; each worker builds its own state from the bundle named
+in ``LAKESTACK_SERVE_SPEC``. SIGTERM and SIGINT stop accepting, finish in-flight requests, then
+close the inference-table writers.
+
+A running server announces itself in ``<workspace root>/serving/<endpoint>.json`` (host, port,
+pid, the models it serves, the token variable); :func:`reload_servers` reads those files so that
+the deploy task can make servers re-read their aliases at once rather than at their next poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakestack.errors import UsageError
+from lakestack.serving.app import CaptureSink, ServingState, create_app
+from lakestack.serving.endpoints import Endpoint, ModelSwitcher, build_endpoints
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from lakestack.bundle import Bundle
+
+__all__ = [
+    "SPEC_ENV",
+    "ServerInfo",
+    "app_from_environment",
+    "build_state",
+    "reload_servers",
+    "running_servers",
+    "serve",
+]
+
+SPEC_ENV = "LAKESTACK_SERVE_SPEC"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running server, as its file under ``<workspace root>/serving/`` describes it."""
+
+    endpoint: str
+    host: str
+    port: int
+    pid: int
+    models: list[str]
+    tokens_env: str | None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _tokens(env: str | None) -> tuple[bytes, ...]:
+    if not env:
+        return ()
+    return tuple(t.strip().encode() for t in os.environ.get(env, "").split(",") if t.strip())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lakestack")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_state(bundle: Bundle, *, endpoint: str | None = None) -> ServingState:
+    """The serving state of a target: its endpoints, registry, tokens and captures.
+
+    Raises:
+        UsageError: No such endpoint, or the target has no endpoints.
+    """
+    from lakestack.registry import ModelRegistry, Tracking
+
+    settings = bundle.settings.serving
+    endpoints = build_endpoints(bundle.resources.model_serving_endpoints, settings, only=endpoint)
+    registry_uri = bundle.registry_uri if bundle.registry_uri != bundle.tracking_uri else None
+    tracking = Tracking(bundle.tracking_uri, registry_uri)
+    tracking.activate()  # model downloads go through MLflow's current URIs
+    switcher = ModelSwitcher(ModelRegistry(tracking), endpoints, settings.alias_poll_seconds)
+    return ServingState(
+        endpoints={e.name: e for e in endpoints},
+        switcher=switcher,
+        settings=settings,
+        tokens=_tokens(settings.tokens_env),
+        captures=_captures(bundle, endpoints),
+        version=_version(),
+    )
+
+
+def _captures(bundle: Bundle, endpoints: list[Endpoint]) -> dict[str, CaptureSink]:
+    wanted = [e for e in endpoints if e.capture_table]
+    if not wanted:
+        return {}
+    try:
+        module = importlib.import_module("lakestack.serving.capture")
+    except ImportError:  # the inference-table writer is not there yet: nothing is captured
+        _log.warning("lakestack.serving.capture is missing: inference tables are not written")
+        return {}
+    from lakestack.lake import Catalog
+
+    catalog = Catalog(bundle.warehouse, bundle.settings.storage_options)
+    spool = bundle.workspace_root / "serving" / "spool"
+    captures: dict[str, CaptureSink] = {}
+    for endpoint in wanted:
+        assert endpoint.capture_table is not None
+        captures[endpoint.name] = module.Capture.open(
+            catalog, endpoint.capture_table, spool / endpoint.name
+        )
+    return captures
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a worker process (``uvicorn --factory``), from ``LAKESTACK_SERVE_SPEC``."""
+    from lakestack.bundle import load_bundle
+
+    spec = json.loads(os.environ[SPEC_ENV])
+    bundle = load_bundle(spec["file"], target=spec["target"], variables=spec["variables"])
+    return create_app(build_state(bundle, endpoint=spec["endpoint"]))
+
+
+def serve(
+    bundle: Bundle,
+    *,
+    endpoint: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    variables: Mapping[str, str] | None = None,
+) -> None:
+    """Serve the target's endpoints until SIGTERM or SIGINT.
+
+    Raises:
+        UsageError: No such endpoint, no endpoints, or workers below 1.
+    """
+    import uvicorn
+
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    state = build_state(bundle, endpoint=endpoint)  # fails here, before binding, on a bad name
+    settings = bundle.settings.serving
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": int(settings.request_timeout_seconds) + 5,
+    }
+    with _announced(bundle, state, host, port):
+        if workers == 1:
+            uvicorn.run(create_app(state), **options)
+            return
+        os.environ[SPEC_ENV] = json.dumps(
+            {
+                "file": str(bundle.file),
+                "target": bundle.target,
+                "variables": dict(variables or {}),
+                "endpoint": endpoint,
+            }
+        )
+        for capture in state.captures.values():
+            capture.close()  # each worker opens its own
+        uvicorn.run(
+            "lakestack.serving.server:app_from_environment",
+            factory=True,
+            workers=workers,
+            **options,
+        )
+
+
+@contextlib.contextmanager
+def _announced(bundle: Bundle, state: ServingState, host: str, port: int) -> Iterator[None]:
+    folder = bundle.workspace_root / "serving"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for endpoint in state.endpoints.values():
+        path = folder / f"{endpoint.name}.json"
+        info = {
+            "endpoint": endpoint.name,
+            "host": host,
+            "port": port,
+            "pid": os.getpid(),
+            "models": sorted({e.model_name for e in endpoint.entities.values()}),
+            "tokens_env": bundle.settings.serving.tokens_env,
+        }
+        path.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        files.append(path)
+    try:
+        yield
+    finally:
+        for path in files:
+            with contextlib.suppress(OSError):
+                if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                    path.unlink()
+
+
+def running_servers(workspace_root: Path) -> list[ServerInfo]:
+    """The servers announced under ``<workspace root>/serving/`` whose process is alive."""
+    found = []
+    for path in sorted((workspace_root / "serving").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            info = ServerInfo(
+                endpoint=str(data["endpoint"]),
+                host=str(data["host"]),
+                port=int(data["port"]),
+                pid=int(data["pid"]),
+                models=[str(m) for m in data.get("models", [])],
+                tokens_env=data.get("tokens_env"),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(info.pid):
+            found.append(info)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reload_servers(workspace_root: Path, model_name: str, *, timeout: float = 30.0) -> list[str]:
+    """Ask every running server that serves ``model_name`` to re-read its aliases now.
+
+    A server that cannot be reached is skipped (it follows the alias at its next poll).
+
+    Returns:
+        The endpoints that answered.
+    """
+    done = []
+    for server in running_servers(workspace_root):
+        if model_name not in server.models:
+            continue
+        request = urllib.request.Request(f"{server.url}/-/reload", data=b"", method="POST")
+        token = next(iter(_tokens(server.tokens_env)), None)
+        if token:
+            request.add_header("Authorization", f"Bearer {token.decode()}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                response.read()
+            done.append(server.endpoint)
+        except (urllib.error.URLError, OSError) as exc:
+            _log.warning("endpoint %s at %s did not reload: %s", server.endpoint, server.url, exc)
+    return done
