@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -98,16 +99,18 @@ _CLOSE_ATTEMPTS = 3
 _REQUIRED = frozenset(FIELDS)
 
 
-def _encode_default(value: Any) -> Any:
-    """JSON for numpy scalars and arrays (``.item()``/``.tolist()``); anything else fails."""
-    for method in ("item", "tolist"):
-        convert = getattr(value, method, None)
-        if convert is not None and type(value).__module__.startswith("numpy"):
-            return convert()
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
+def _refuse(value: Any) -> Any:
+    """orjson's fallback for a type it cannot store: fail with the value in the message."""
+    raise TypeError(f"{type(value).__name__} {_brief(value)} is not JSON serializable")
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=_encode_default).encode
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+
+
+def _encode(records: Sequence[Mapping[str, Any]]) -> bytes:
+    """One spool line: the records as a JSON array (numpy numbers and arrays as JSON; NaN and
+    infinities as null, i.e. missing), newline-terminated. About 0.4 µs for a one-row call."""
+    return orjson.dumps(records, default=_refuse, option=_OPTIONS)
 
 
 class _Spool:
@@ -273,8 +276,8 @@ def _rows(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for line in lines:
         try:
-            item = json.loads(line)
-        except ValueError:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
             log.warning("inference table spool %s: skipped an unreadable line", path)
             continue
         if isinstance(item, list):
@@ -414,12 +417,12 @@ class Capture:
             if not isinstance(inputs, Mapping) or not RESERVED_COLUMNS.isdisjoint(inputs):
                 raise InferenceError(self._bad_inputs(inputs))
         try:
-            line = (_encode(records) + "\n").encode()
-        except (TypeError, ValueError) as exc:
+            line = _encode(records)
+        except TypeError as exc:  # orjson.JSONEncodeError; our own reason, if any, as its cause
             raise InferenceError(
                 f"inference table {self.table_name}: a record holds a value that cannot be "
-                f"stored ({exc}); convert it to str, int, float, bool, None, list or dict; "
-                "nothing was recorded"
+                f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
+                "list or dict (with str keys); nothing was recorded"
             ) from None
         if self._closed:
             raise InferenceError(

@@ -238,6 +238,7 @@ def test_a_live_process_spool_is_not_recovered_by_another(catalog: Catalog, spoo
             "input column 'timestamp' has the name of a column the table adds (client_request_id,",
         ),
         ({"inputs": [1.0, 2.0]}, "inputs must map input columns to values, got list [1.0, 2.0]"),
+        ({"prediction": {1: "a"}}, "cannot be stored (Dict key must be str)"),
     ],
 )
 def test_a_bad_record_raises_and_spools_nothing(
@@ -268,13 +269,16 @@ def test_a_record_without_a_field_names_it(catalog: Catalog, spool: Path) -> Non
     assert not catalog.table_exists(TABLE)
 
 
-def test_numpy_values_are_recorded_as_numbers(catalog: Catalog, spool: Path) -> None:
+def test_numpy_values_are_numbers_and_nan_is_missing(catalog: Catalog, spool: Path) -> None:
     import numpy as np
 
     with Capture.open(catalog, TABLE, spool) as capture:
-        capture.record([{**row(1), "prediction": np.int64(2), "inputs": {"x": np.float32(0.5)}}])
-    assert catalog.table(TABLE).read(["x", "prediction"]).to_pylist() == [
-        {"x": 0.5, "prediction": 2}
+        inputs = {"x": np.float32(0.5), "y": float("nan")}
+        capture.record([{**row(1), "prediction": np.int64(2), "inputs": inputs}])
+        capture.record([{**row(2), "prediction": 1, "inputs": {"x": 1.5, "y": 2.0}}])
+    assert catalog.table(TABLE).read(["x", "y", "prediction"]).to_pylist() == [
+        {"x": 0.5, "y": None, "prediction": 2},
+        {"x": 1.5, "y": 2.0, "prediction": 1},
     ]
 
 
