@@ -35,6 +35,7 @@ __all__ = [
 INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 NUMERIC_TYPES = frozenset({"double", "float", "long", "integer", "boolean"})
 _INTEGER_TYPES = frozenset({"long", "integer"})
+_SCHEMA = "INVALID_PARAMETER_VALUE"  # MLflow's code when the input does not fit the signature
 _CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -54,17 +55,19 @@ class HttpError(Exception):
     Args:
         status: The HTTP status.
         message: One line naming the bad value and what is accepted.
+        code: MLflow's error code; None means the status's (``BAD_REQUEST`` for 400).
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
     @property
     def error_code(self) -> str:
-        """MLflow's ``error_code`` for the status."""
-        return _CODES.get(self.status, "INTERNAL_ERROR")
+        """MLflow's ``error_code``: given, else the status's."""
+        return self.code or _CODES.get(self.status, "INTERNAL_ERROR")
 
     def body(self) -> bytes:
         """The response body."""
@@ -301,6 +304,7 @@ def _records(value: Any, where: str, schema: InputSchema) -> tuple[list[str], li
                 400,
                 f"row {number} of '{where}' has no column '{exc.args[0]}' (model columns: "
                 f"{', '.join(columns)})",
+                _SCHEMA,
             ) from None
     return columns, rows
 
@@ -326,6 +330,7 @@ def _ordered(
                 400,
                 f"the input has no column {', '.join(repr(m) for m in missing)} (model columns: "
                 f"{', '.join(names)}; given: {', '.join(columns) or 'none'})",
+                _SCHEMA,
             )
         picks = [index.get(name) for name in names]
         rows = [[row[i] if i is not None else None for i in picks] for row in rows]
@@ -341,7 +346,7 @@ def _numeric(rows: list[list[Any]], schema: InputSchema) -> Any:
     try:
         array = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError):
-        raise HttpError(400, _bad_value(rows, schema)) from None
+        raise HttpError(400, _bad_value(rows, schema), _SCHEMA) from None
     if array.ndim != 2:
         array = array.reshape(len(rows), -1)
     assert schema.columns is not None
@@ -353,7 +358,8 @@ def _numeric(rows: list[list[Any]], schema: InputSchema) -> Any:
             if not np.array_equal(values, np.floor(values)):
                 raise HttpError(
                     400,
-                    f"column '{column.name}' takes whole numbers ({column.type}); got "
+                    code=_SCHEMA,
+                    message=f"column '{column.name}' takes whole numbers ({column.type}); got "
                     f"{values[values != np.floor(values)][0]:g}",
                 )
     return array
@@ -391,7 +397,7 @@ def _typed(rows: list[list[Any]], schema: InputSchema, strings: bool) -> list[li
             if cast is not None and new[i] is not None and (strings or isinstance(new[i], str)):
                 new[i] = cast(new[i], schema.columns[i])
             elif cast is not None and new[i] is not None and not isinstance(new[i], (int, float)):
-                raise HttpError(400, _type_message(schema.columns[i], new[i]))
+                raise HttpError(400, _type_message(schema.columns[i], new[i]), _SCHEMA)
         out.append(new)
     return out
 
@@ -407,7 +413,7 @@ def _caster(column: ColumnSpec) -> Any:
             try:
                 number = float(value)
             except ValueError:
-                raise HttpError(400, _type_message(spec, value)) from None
+                raise HttpError(400, _type_message(spec, value), _SCHEMA) from None
             return int(number) if spec.type in _INTEGER_TYPES and number.is_integer() else number
         return value
 
