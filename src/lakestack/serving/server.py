@@ -17,6 +17,8 @@ import importlib
 import json
 import logging
 import os
+import signal
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -164,7 +166,7 @@ def serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": int(settings.request_timeout_seconds) + 5,
     }
-    with _announced(bundle, state, host, port):
+    with _announced(bundle, state, host, port), _stopped_by_signals():
         if workers == 1:
             uvicorn.run(create_app(state), **options)
             return
@@ -184,6 +186,31 @@ def serve(
             workers=workers,
             **options,
         )
+
+
+class _StoppedError(Exception):
+    """SIGTERM or SIGINT, re-raised by uvicorn once it has shut down gracefully."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Return normally after a graceful stop: uvicorn re-sends the signal it caught to the
+    process once it is done, which would otherwise end it before the server file is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise _StoppedError
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _StoppedError:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
