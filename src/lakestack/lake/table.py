@@ -54,6 +54,10 @@ COMMIT_RETRIES = 15
 # low-cardinality columns (a model id, a label, a category) keep their dictionary.
 STREAM_ROW_GROUP_ROWS = 131_072
 STREAM_DICTIONARY_BYTES = 16_384
+# delta-rs keeps each file it writes in memory until the file reaches its target size (one file
+# per core at a time): 100 MiB by default, so a write's memory grew until its files filled up
+# (2M rows: 530 MiB, 10M: 720 MiB); at 32 MiB it is flat from the first few hundred MiB written.
+STREAM_FILE_BYTES = 32 * 2**20
 STREAM_AHEAD = 4  # batches a stream's producer may read ahead of the writer
 
 Filter = Any  # a pyarrow.compute.Expression or DNF tuples [("col", "=", value), ...]
@@ -577,6 +581,7 @@ class Table:
                 dictionary_page_size_limit=STREAM_DICTIONARY_BYTES,
                 compression="SNAPPY",  # WriterProperties leaves it off unless named
             )
+            options["target_file_size"] = STREAM_FILE_BYTES
         try:
             try:
                 write_deltalake(
