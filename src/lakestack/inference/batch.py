@@ -265,10 +265,7 @@ def _open_input(data: Any, lake: Catalog, rows: int) -> tuple[pa.RecordBatchRead
     """The input as a stream, and how messages name it."""
     if isinstance(data, str):
         table = lake.table(data)
-        # Arrow's default read-ahead (16 batches, 4 files) holds more than the scoring does
-        batches = iter(
-            table.dataset().to_batches(batch_size=rows, batch_readahead=2, fragment_readahead=1)
-        )
+        batches = _table_batches(table, rows)
         first = next(batches, None)
         if first is None:
             return table.schema.empty_table().to_reader(), f"table {table.name}"
@@ -286,6 +283,20 @@ def _open_input(data: Any, lake: Catalog, rows: int) -> tuple[pa.RecordBatchRead
             "DataFrame, or Arrow data"
         ) from None
     return rows_in.to_reader(max_chunksize=rows), "the input DataFrame"
+
+
+def _table_batches(table: Table, rows: int) -> Iterator[pa.RecordBatch]:
+    """The table's rows, one file after the other.
+
+    A scan of the whole dataset reads ahead of a slow consumer without bound (a model that
+    predicts 5 batches a second had 760 MiB of a 10M-row table read ahead of it); a scan of one
+    file at a time holds at most that file's batches in flight.
+    """
+    dataset = table.dataset()
+    for fragment in dataset.get_fragments():
+        yield from fragment.to_batches(
+            schema=dataset.schema, batch_size=rows, batch_readahead=1, fragment_readahead=1
+        )
 
 
 def _check_columns(columns: list[str], schema: pa.Schema, source: str, model_uri: str) -> None:
