@@ -47,6 +47,7 @@ class Workspace:
         self._state: StateStore | None = None
         self._variables: dict[str, str] = {}
         self._catalog: Catalog | None = None
+        self._lifecycle: ModelLifecycle | None = None
 
     @classmethod
     def open(
@@ -136,7 +137,7 @@ class Workspace:
         self._check_triggers()
         self._deploy_catalog()
         self._deploy_registry()
-        if any(m.deployment_job for m in b.resources.registered_models.values()):
+        if b.has_deployment_jobs:
             for link in self.lifecycle.deployments.baseline():
                 self.console.info(
                     f"Linked deployment job {link.job_key} to model {link.model_name}: "
@@ -170,6 +171,7 @@ class Workspace:
         bundle's volumes and schemas with what they hold, and delete the experiments and
         registered models this target created (others are kept, and said so)."""
         b = self.bundle
+        self._end_paused_runs(f"target {b.target} was destroyed")
         registry = self._destroy_registry()
         volumes = [v.full_name for v in b.resources.volumes.values()]
         schemas = [s.full_name for s in b.resources.schemas.values()]
@@ -180,6 +182,16 @@ class Workspace:
                 self.catalog.drop_schema(name, cascade=True)
         jobs = self.state.destroy_target(b.target, user=b.user)
         return {"jobs": jobs, "schemas": schemas, "volumes": volumes, **registry}
+
+    def _end_paused_runs(self, message: str) -> None:
+        """Runs paused for approval in this target end: nothing may resume them any more."""
+        from lakestack.jobs.states import RunState
+
+        service = self._service()
+        for run in self.state.list_runs(
+            target=self.bundle.target, states=(RunState.WAITING_FOR_APPROVAL.value,), limit=10_000
+        ):
+            service.end_paused(run.run_id, RunState.CANCELED, message)
 
     @property
     def catalog(self) -> Catalog:
@@ -238,8 +250,9 @@ class Workspace:
 
     def model_name(self, name: str) -> str:
         """A model's three-level name, from itself or its key in the bundle's registered_models."""
-        models = self.bundle.resources.registered_models
-        return models[name].full_name if name in models else name
+        from lakestack.lifecycle.service import model_full_name
+
+        return model_full_name(self.bundle, name)
 
     def models_list(self, prefix: str | None = None) -> list[RegisteredModelInfo]:
         """The registered models (whose name starts with ``prefix``)."""
@@ -279,7 +292,7 @@ class Workspace:
         with Workspace.open(self.bundle.file, target=to_target, variables=self._variables) as to:
             dest = to_name or promoted_name(self.bundle, to.bundle, name)
             copy = self.registry.copy_version(name, version, dest, to=to.registry)
-            if any(m.deployment_job for m in to.bundle.resources.registered_models.values()):
+            if to.bundle.has_deployment_jobs:
                 try:
                     to.lifecycle.trigger(copy.name, copy.version)  # its deployment job, there
                 except JobError as exc:
@@ -465,7 +478,7 @@ class Workspace:
             return run
 
         sources = []
-        if any(m.deployment_job for m in self.bundle.resources.registered_models.values()):
+        if self.bundle.has_deployment_jobs:
             lifecycle = self._lifecycle_of(service)
 
             def model_versions(_now: float) -> list[Fired]:
@@ -522,8 +535,8 @@ class Workspace:
             task_env=b.task_environment,
         )
         service = JobService(self.state, self.console, options, self._load_deployed_job)
-        if any(m.deployment_job for m in b.resources.registered_models.values()):
-            self._lifecycle_of(service)  # deployment runs and their states on model versions
+        if b.has_deployment_jobs:  # deployment runs and their states on model versions
+            self._lifecycle = self._lifecycle_of(service)
         return service
 
     def _lifecycle_of(self, service: JobService) -> ModelLifecycle:
@@ -544,8 +557,11 @@ class Workspace:
 
     @property
     def lifecycle(self) -> ModelLifecycle:
-        """Approvals and deployment runs of this target."""
-        return self._lifecycle_of(self._service())
+        """Approvals and deployment runs of this target (with a job service of its own)."""
+        service = self._service()
+        if self._lifecycle is None or self._lifecycle.jobs is not service:
+            self._lifecycle = self._lifecycle_of(service)
+        return self._lifecycle
 
     def _load_deployed_job(self, job_id: str) -> tuple[str, str, JobSpec]:
         record = self.state.get_job(self.bundle.target, job_id)

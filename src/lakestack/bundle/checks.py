@@ -13,7 +13,12 @@ from lakestack.utils.dag import DAG
 from lakestack.utils.refs import check_ref, find_refs
 from lakestack.utils.yaml import YamlList, YamlMap, location_of
 
-__all__ = ["UNSUPPORTED_TASK_KINDS", "check_resources", "check_task_kinds"]
+__all__ = [
+    "UNSUPPORTED_TASK_KINDS",
+    "check_resources",
+    "check_task_kinds",
+    "deployment_job_warnings",
+]
 
 UNSUPPORTED_TASK_KINDS = (
     "pipeline_task",
@@ -198,3 +203,23 @@ def _check_refs(
         for i, value in enumerate(node):
             sub = node.location(i) if isinstance(node, YamlList) else where
             _check_refs(value, sub, job_key, task, tasks, upstream, params, in_for_each)
+
+
+def deployment_job_warnings(resources: ResourcesSpec) -> list[str]:
+    """Deployment jobs that do not declare ``model_name`` and ``model_version``: a new version
+    could not start them. A warning, not an error: MLOps Stacks links its training job, and a
+    real Databricks bundle must validate unchanged."""
+    warnings = []
+    for key, model in resources.registered_models.items():
+        job = resources.jobs.get(model.deployment_job or "")
+        if job is None:
+            continue
+        declared = {p.name for p in job.parameters}
+        missing = [p for p in ("model_name", "model_version") if p not in declared]
+        if missing:
+            warnings.append(
+                f"job '{model.deployment_job}' is the deployment_job of registered model "
+                f"'{key}' but does not declare the parameter(s) {', '.join(missing)}: new "
+                "versions cannot start it; add model_name and model_version to its parameters"
+            )
+    return warnings

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from lakestack.bundle.checks import check_resources, check_task_kinds
+from lakestack.bundle.checks import check_resources, check_task_kinds, deployment_job_warnings
 from lakestack.bundle.discover import current_user, find_bundle_file, read_git
 from lakestack.bundle.files import read_bundle_files
 from lakestack.bundle.interpolate import Interpolator
@@ -213,6 +213,7 @@ def load_bundle(
     presets = validator.validate(PresetsSpec, presets_res, "presets")
     section = validator.validate(BundleSectionSpec, bundle_raw, "bundle")
     check_resources(resources, resources_res)
+    warnings.extend(deployment_job_warnings(resources))
     mode = target_spec.mode
     resources = apply_presets(resources, presets, mode, short_name(user))
     if settings.auto_approve and mode != "development":

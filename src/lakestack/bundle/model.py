@@ -127,9 +127,14 @@ class Bundle:
             env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = root.as_uri()
         env["LAKESTACK_BUNDLE_ROOT"] = str(self.root)
         env["LAKESTACK_TARGET"] = self.target
-        if self.auto_approve:
-            env["LAKESTACK_AUTO_APPROVE"] = "1"
+        # always set: an inherited LAKESTACK_AUTO_APPROVE=1 must not approve in production
+        env["LAKESTACK_AUTO_APPROVE"] = "1" if self.auto_approve else "0"
         return env
+
+    @property
+    def has_deployment_jobs(self) -> bool:
+        """Whether a registered model of the bundle names a deployment job."""
+        return any(m.deployment_job for m in self.resources.registered_models.values())
 
     @property
     def auto_approve(self) -> bool:

@@ -227,6 +227,9 @@ def _decided(console: Console, result: ApprovalResult, output: str, no_wait: boo
             f"{result.decision} {result.model_name} version {result.version} as {result.by}"
         )
         for run in result.runs:
-            console.info(f"Run {run.run_id} of job {run.job_key}: {run.state}")
+            line = f"Run {run.run_id} of job {run.job_key}: {run.state}"
+            if run.state not in ("SUCCESS", "WAITING_FOR_APPROVAL", "QUEUED", "RUNNING"):
+                line += f" ({run.state_message}); see: lakestack runs logs {run.run_id}"
+            console.info(line)
     ok = all(r.state in ("SUCCESS", "WAITING_FOR_APPROVAL") for r in result.runs)
     return 0 if no_wait or ok else 1

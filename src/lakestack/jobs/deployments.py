@@ -126,6 +126,7 @@ class Deployments:
             model_name: Only this model (any case); None means every linked model.
             version: Only this version of ``model_name``.
         """
+        self.baseline()  # a link never deployed: the versions it has now start nothing
         started: list[RunRecord] = []
         for link in self.links:
             if model_name is not None and link.model_name.lower() != model_name.lower():
@@ -136,7 +137,15 @@ class Deployments:
                 if not self.state.claim_trigger(self.target, key):
                     continue
                 parameters = {"model_name": link.model_name, "model_version": str(number)}
-                run = submit_and_start(link.job_key, parameters, DEPLOYMENT_TRIGGER)
+                try:
+                    run = submit_and_start(link.job_key, parameters, DEPLOYMENT_TRIGGER)
+                except LakestackError as exc:
+                    self.state.release_trigger(self.target, key)  # the next look tries again
+                    self.console.warning(
+                        f"model {link.model_name} version {number}: its deployment run could "
+                        f"not start: {exc}"
+                    )
+                    continue
                 self.state.set_trigger_run(self.target, key, run.run_id)
                 self.record(run)
                 started.append(run)

@@ -246,6 +246,23 @@ class JobService:
             raise RunError(
                 f"run {run_id} succeeded; nothing to repair (name tasks to re-run with --task)"
             )
+        # one process wins a run (an approval and a scheduler resuming it at once)
+        if not self.state.update_run_if(
+            run_id,
+            [run.state],
+            state=RunState.QUEUED.value,
+            state_message="",
+            end_time=None,
+            cancel_requested=False,
+            repair_count=run.repair_count + 1,
+            owner_pid=os.getpid(),
+            owner_host=socket.gethostname(),
+            heartbeat_at=now_ms(),
+        ):
+            raise RunError(
+                f"run {run_id} changed while it was being repaired (another process resumed or "
+                f"repaired it); see it with: lakestack runs get {run_id}"
+            )
         self.state.clear_task_values(run_id, rerun)
         self._close_paused_children(run_id)
         next_attempt: dict[str, int] = {}
@@ -261,17 +278,6 @@ class JobService:
                     state=TaskState.PENDING.value,
                     repair_index=run.repair_count + 1,
                 )
-        self.state.update_run(
-            run_id,
-            state=RunState.QUEUED.value,
-            state_message="",
-            end_time=None,
-            cancel_requested=False,
-            repair_count=run.repair_count + 1,
-            owner_pid=os.getpid(),
-            owner_host=socket.gethostname(),
-            heartbeat_at=now_ms(),
-        )
         self.state.audit(
             actor=self.options.user,
             action="run.repair",
@@ -363,6 +369,7 @@ class JobService:
                 child = self.state.get_run(task.child_run_id)
                 if child is not None and child.state == RunState.WAITING_FOR_APPROVAL.value:
                     self._end_paused(child.run_id, state, message)
+        self._record_deployment(self._get(run_id))
         self.state.audit(
             actor=self.options.user,
             action="run.end_paused",

@@ -4,3 +4,5 @@ Each runs as a job task (``python_wheel_task`` with ``package_name: lakestack`` 
 entry point) or from Python. A deployment job chains them: evaluate the new version against the
 champion, wait for a person to approve it, make it the champion.
 """
+
+__all__: list[str] = []

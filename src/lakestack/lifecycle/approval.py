@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from lakestack.errors import ApprovalError, TaskError
 from lakestack.jobs.context import publish_task_values, request_approval
 from lakestack.registry.client import APPROVAL_TAG, ModelRegistry
-from lakestack.registry.config import Tracking
 
 __all__ = [
     "APPROVED",
@@ -123,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model_version", required=True, type=int)
     parser.add_argument("--tag", default=APPROVAL_TAG, help="the version tag holding the decision")
     args = parser.parse_args(argv)
-    registry = ModelRegistry(Tracking.for_workspace(_workspace_root()))
+    registry = ModelRegistry.default()
     auto = os.environ.get(AUTO_APPROVE_ENV) == "1"
     found = check_approval(
         registry, args.model_name, args.model_version, auto_approve=auto, tag=args.tag
@@ -150,7 +149,3 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"model {args.model_name} version {args.model_version} is not approved; approve "
             f"it with: lakestack models approve {args.model_name} {args.model_version}"
         )
-
-
-def _workspace_root() -> str:
-    return os.environ.get("LAKESTACK_WORKSPACE_ROOT", ".lakestack")

@@ -12,14 +12,12 @@ version resumes both runs.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Sequence
 
 from lakestack.errors import TaskError
 from lakestack.jobs.context import publish_task_values, request_approval
 from lakestack.registry.client import CHAMPION, ModelRegistry
-from lakestack.registry.config import Tracking
 
 __all__ = ["await_deployment", "main"]
 
@@ -73,8 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model_version", required=True, type=int)
     parser.add_argument("--timeout_seconds", type=float, default=3600.0)
     args = parser.parse_args(argv)
-    root = os.environ.get("LAKESTACK_WORKSPACE_ROOT", ".lakestack")
-    registry = ModelRegistry(Tracking.for_workspace(root))
+    registry = ModelRegistry.default()
     state = await_deployment(
         registry, args.model_name, args.model_version, timeout_seconds=args.timeout_seconds
     )

@@ -10,6 +10,7 @@ plain MLflow client) is found by :meth:`ModelLifecycle.resume_decided`, which th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,16 +18,23 @@ from typing import Any
 from lakestack.bundle import Bundle
 from lakestack.bundle.specs.models import RegisteredModelSpec
 from lakestack.console import Console
-from lakestack.errors import ApprovalError, ModelNotFoundError
+from lakestack.errors import ApprovalError, ModelNotFoundError, RunError
 from lakestack.jobs.deployments import DeploymentLink, Deployments
 from lakestack.jobs.service import JobService
 from lakestack.jobs.states import RunState
 from lakestack.lifecycle.approval import APPROVED, REJECTED, decision_of, record_decision
 from lakestack.registry.client import APPROVAL_TAG, CHALLENGER, ModelRegistry
+from lakestack.registry.resources import APPROVERS_TAG
 from lakestack.state.base import StateStore
 from lakestack.state.models import RunRecord
 
-__all__ = ["ApprovalResult", "ModelLifecycle", "deployment_links", "model_resources"]
+__all__ = [
+    "ApprovalResult",
+    "ModelLifecycle",
+    "deployment_links",
+    "model_full_name",
+    "model_resources",
+]
 
 
 @dataclass
@@ -44,6 +52,12 @@ class ApprovalResult:
 def model_resources(bundle: Bundle) -> dict[str, RegisteredModelSpec]:
     """The bundle's registered models by three-level name."""
     return {spec.full_name: spec for spec in bundle.resources.registered_models.values()}
+
+
+def model_full_name(bundle: Bundle, name: str) -> str:
+    """A model's three-level name from itself or its key in the bundle's registered_models."""
+    models = bundle.resources.registered_models
+    return models[name].full_name if name in models else name
 
 
 def deployment_links(bundle: Bundle) -> list[DeploymentLink]:
@@ -97,10 +111,7 @@ class ModelLifecycle:
 
     def resolve_name(self, name: str) -> str:
         """A model's three-level name from itself or its resource key in the bundle."""
-        resources = self.bundle.resources.registered_models
-        if name in resources:
-            return resources[name].full_name
-        return name
+        return model_full_name(self.bundle, name)
 
     # deployment runs ----------------------------------------------------------------------
 
@@ -136,12 +147,12 @@ class ModelLifecycle:
         """
         model, runs = self._check_decision(name, version, user, "approve")
         record_decision(self.registry, model, version, APPROVED, user=user, comment=comment)
-        self._audit("model.approve", model, version, user, comment)
-        resumed = [self._resume(run, wait=wait) for run in runs]
-        return ApprovalResult(model, version, APPROVED, user, comment, resumed)
+        done = self._apply(model, version, APPROVED, user, comment, runs, wait=wait)
+        return ApprovalResult(model, version, APPROVED, user, comment, done)
 
     def reject(self, name: str, version: int, *, user: str, comment: str | None) -> ApprovalResult:
-        """Reject a version that a run waits for: the runs fail, the challenger alias goes.
+        """Reject a version that a run waits for: its deployment runs fail, the challenger alias
+        goes, and other runs waiting on it (``await_deployment``) go on without it.
 
         Raises:
             ApprovalError: ``user`` is not an approver, or no run waits for this version.
@@ -149,60 +160,74 @@ class ModelLifecycle:
         """
         model, runs = self._check_decision(name, version, user, "reject")
         record_decision(self.registry, model, version, REJECTED, user=user, comment=comment)
-        if self.registry.alias_version(model, CHALLENGER) == version:
-            self.registry.delete_alias(model, CHALLENGER)
-        self._audit("model.reject", model, version, user, comment)
-        why = f": {comment}" if comment else ""
-        ended = [
-            self._end(run, f"model {model} version {version} was rejected by {user}{why}")
-            for run in runs
-        ]
-        return ApprovalResult(model, version, REJECTED, user, comment, ended)
+        done = self._apply(model, version, REJECTED, user, comment, runs, wait=True)
+        return ApprovalResult(model, version, REJECTED, user, comment, done)
 
     def resume_decided(self) -> list[RunRecord]:
         """Resume (approved) or end (rejected) the paused runs whose version has a decision,
         however it was recorded: the scheduler's poll for decisions made through MLflow."""
-        done: list[RunRecord] = []
-        deploying = set(self.deployments.job_links())
-        paused = sorted(
-            self.jobs.paused(), key=lambda item: (item[0].job_key not in deploying, item[0].run_id)
-        )
-        for run, details in paused:
+        waiting: dict[tuple[str, int], list[RunRecord]] = {}
+        tags: dict[tuple[str, int], str] = {}
+        for run, details in self.jobs.paused():
             name, version = details.get("model_name"), details.get("model_version")
-            if not name or version is None:
-                continue
+            if name and str(version).isdigit():
+                key = (str(name), int(str(version)))
+                waiting.setdefault(key, []).append(run)
+                tags[key] = str(details.get("tag") or APPROVAL_TAG)
+        done: list[RunRecord] = []
+        for (name, version), runs in waiting.items():
             try:
-                tags = self.registry.get_version(str(name), int(version)).tags
+                found = self.registry.get_version(name, version)
             except ModelNotFoundError:
                 continue
-            decision = decision_of(tags, str(details.get("tag") or APPROVAL_TAG))
+            decision = decision_of(found.tags, tags[(name, version)])
             if decision is None:
                 continue
-            if decision.state == APPROVED:
-                done.append(self._resume(run, wait=False))
-            else:
-                who = f" by {decision.by}" if decision.by else ""
-                done.append(self._end(run, f"model {name} version {version} was rejected{who}"))
+            user = decision.by or "an MLflow client (approval tag)"
+            ordered = self._deployments_first(runs)
+            done += self._apply(
+                name, version, decision.state, user, decision.comment, ordered, wait=False
+            )
         return done
+
+    def _apply(
+        self,
+        model: str,
+        version: int,
+        decision: str,
+        user: str,
+        comment: str | None,
+        runs: list[RunRecord],
+        *,
+        wait: bool,
+    ) -> list[RunRecord]:
+        """What a decision does, however it was recorded: audit, aliases, the waiting runs."""
+        action = "model.approve" if decision == APPROVED else "model.reject"
+        self._audit(action, model, version, user, comment)
+        if decision == APPROVED:
+            return [self._resume(run, wait=wait) for run in runs]
+        if self.registry.alias_version(model, CHALLENGER) == version:
+            self.registry.delete_alias(model, CHALLENGER)
+        why = f": {comment}" if comment else ""
+        message = f"model {model} version {version} was rejected by {user}{why}"
+        deploying = set(self.deployments.job_links())
+        return [
+            self._end(run, message) if run.job_key in deploying else self._resume(run, wait=wait)
+            for run in runs
+        ]
 
     def _check_decision(
         self, name: str, version: int, user: str, verb: str
     ) -> tuple[str, list[RunRecord]]:
         model = self.resolve_name(name)
         self.registry.get_version(model, version)  # ModelNotFoundError names what exists
-        spec = model_resources(self.bundle).get(model)
-        approvers = spec.approvers if spec is not None else []
+        approvers = self._approvers(model)
         if approvers and user not in approvers:
             raise ApprovalError(
                 f"{user} may not {verb} versions of model {model}; its approvers are "
                 f"{', '.join(approvers)} (registered_models.approvers in the bundle)"
             )
-        # deployment runs first: runs that wait on them (await_deployment) then find them going
-        deploying = set(self.deployments.job_links())
-        runs = sorted(
-            self.jobs.waiting_runs(model, version),
-            key=lambda run: (run.job_key not in deploying, run.run_id),
-        )
+        runs = self._deployments_first(self.jobs.waiting_runs(model, version))
         if not runs:
             raise ApprovalError(
                 f"no run waits for approval of model {model} version {version}; see the "
@@ -210,16 +235,33 @@ class ModelLifecycle:
             )
         return model, runs
 
+    def _approvers(self, model: str) -> list[str]:
+        """Who may decide: as deployed (the model's tag), not as a local bundle file says."""
+        deployed = self.registry.get_model(model).tags.get(APPROVERS_TAG)
+        if deployed is not None:
+            return [str(u) for u in json.loads(deployed)]
+        spec = model_resources(self.bundle).get(model)
+        return list(spec.approvers) if spec is not None else []
+
+    def _deployments_first(self, runs: list[RunRecord]) -> list[RunRecord]:
+        """Deployment runs first: runs that wait on them (await_deployment) find them going."""
+        deploying = set(self.deployments.job_links())
+        return sorted(runs, key=lambda run: (run.job_key not in deploying, run.run_id))
+
     def _resume(self, run: RunRecord, *, wait: bool) -> RunRecord:
-        queued = self.jobs.repair(run.run_id)
+        try:
+            queued = self.jobs.repair(run.run_id)
+        except RunError:  # another process resumed it first
+            return self.state.get_run(run.run_id) or run
         if wait:
             return self.jobs.execute(queued.run_id)
         return self._background(queued)
 
     def _end(self, run: RunRecord, message: str) -> RunRecord:
-        ended = self.jobs.end_paused(run.run_id, RunState.FAILED, message)
-        self.deployments.record(ended)
-        return ended
+        try:
+            return self.jobs.end_paused(run.run_id, RunState.FAILED, message)
+        except RunError:  # it is not paused any more: another process decided first
+            return self.state.get_run(run.run_id) or run
 
     def _audit(self, action: str, model: str, version: int, user: str, comment: Any) -> None:
         self.state.audit(

@@ -10,6 +10,7 @@ shared with another target, is kept with its versions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from lakestack.errors import RegistryError
 from lakestack.registry.client import MANAGED_BY_TAG, ModelRegistry
 
 __all__ = [
+    "APPROVERS_TAG",
     "DESCRIPTION_TAG",
     "RegistryChanges",
     "deploy_registry",
@@ -44,6 +46,10 @@ class RegistryChanges:
     done: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+
+
+APPROVERS_TAG = "lakestack.approvers"
+"""The users who may approve the model's versions (JSON list; empty: anyone), set by deploy."""
 
 
 def owner_of(bundle: Bundle) -> str:
@@ -74,7 +80,8 @@ def deploy_registry(registry: ModelRegistry, bundle: Bundle) -> RegistryChanges:
     for spec in bundle.resources.registered_models.values():
         name = spec.full_name
         existed = registry.has_model(name)
-        tags = _tags(spec.tags)
+        # who may approve is what was deployed, not what a local copy of the bundle says
+        tags = {**_tags(spec.tags), APPROVERS_TAG: json.dumps(sorted(spec.approvers))}
         registry.create_model(
             name,
             description=spec.description or spec.comment,

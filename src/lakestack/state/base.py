@@ -128,6 +128,11 @@ class StateStore(StateReader):
         owner_host, heartbeat_at, cancel_requested, repair_count)."""
 
     @abstractmethod
+    def update_run_if(self, run_id: int, states: Iterable[str], **fields: Any) -> bool:
+        """Atomically set fields of a run that is in one of ``states``; False if it was not
+        (two processes resuming one paused run: one wins)."""
+
+    @abstractmethod
     def finish_run_if_active(self, run_id: int, *, state: str, message: str, end_time: int) -> bool:
         """Atomically end a run that is still active; return False if it had already ended."""
 
@@ -166,6 +171,10 @@ class StateStore(StateReader):
         The first caller wins across processes, so a model version starts one deployment run
         and a cron tick one run, however many schedulers and registrations race.
         """
+
+    @abstractmethod
+    def release_trigger(self, target: str, key: str) -> None:
+        """Forget that ``key`` fired (its run could not start), so that it can fire again."""
 
     @abstractmethod
     def set_trigger_run(self, target: str, key: str, run_id: int) -> None:

@@ -148,7 +148,8 @@ class SqlStateStore(SqlStateReader, StateStore):
         return DeploymentRecord(**{**vars(record), "id": deployment_id})
 
     def destroy_target(self, target: str, *, user: str) -> list[str]:
-        """Remove the target's jobs and deployments (runs are kept); return the job keys.
+        """Remove the target's jobs, deployments and fired triggers (runs are kept); return the
+        job keys.
 
         Audited as ``destroy``.
         """
@@ -159,6 +160,8 @@ class SqlStateStore(SqlStateReader, StateStore):
             conn.execute(_jobs.delete().where(_jobs.c.target == target))
             conn.execute(_deployments.delete().where(_deployments.c.target == target))
             conn.execute(schema.job_locks.delete().where(schema.job_locks.c.target == target))
+            # a redeployed model starts afresh: its versions and links fire again
+            conn.execute(schema.triggers.delete().where(schema.triggers.c.target == target))
             self._audit(
                 conn,
                 actor=user,
@@ -266,6 +269,17 @@ class SqlStateStore(SqlStateReader, StateStore):
                 conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(**fields))
             return found(self._get_run(conn, run_id), "run", run_id)
 
+    def update_run_if(self, run_id: int, states: Iterable[str], **fields: Any) -> bool:
+        """Atomically set fields of a run that is in one of ``states``; False if it was not."""
+        check_fields("update_run_if", fields, RUN_FIELDS)
+        with self._transaction(f"update run {run_id}", write=True) as conn:
+            result = conn.execute(
+                _runs.update()
+                .where(_runs.c.run_id == run_id, _runs.c.state.in_(list(states)))
+                .values(**fields)
+            )
+            return result.rowcount == 1
+
     def finish_run_if_active(self, run_id: int, *, state: str, message: str, end_time: int) -> bool:
         """Atomically end a run that is still active; return False if it had already ended."""
         with self._transaction(f"finish run {run_id}", write=True) as conn:
@@ -354,6 +368,14 @@ class SqlStateStore(SqlStateReader, StateStore):
             except sa.exc.IntegrityError:  # another process inserted it in between
                 return False
         return True
+
+    def release_trigger(self, target: str, key: str) -> None:
+        """Forget that ``key`` fired (its run could not start), so that it can fire again."""
+        triggers = schema.triggers
+        with self._transaction(f"release trigger {key}", write=True) as conn:
+            conn.execute(
+                triggers.delete().where(triggers.c.target == target, triggers.c.key == key)
+            )
 
     def set_trigger_run(self, target: str, key: str, run_id: int) -> None:
         """Note the run a claimed trigger started."""

@@ -189,3 +189,33 @@ def test_the_scheduler_handles_plain_mlflow_versions_and_decisions(
     assert done.run_id == first.run_id
     assert registry.alias_version(MODEL, "champion") == 1
     assert ws.scheduler().tick() == []  # each version starts one run, each decision acts once
+
+
+def test_cancel_and_destroy_leave_no_stale_deployment(
+    project: Callable[[str], Workspace],
+) -> None:
+    ws = project("alice")
+    assert ws.run("train").state == "SUCCESS"
+    paused = wait_for(lambda: deployment_run(ws, 1, "WAITING_FOR_APPROVAL"))
+    registry: ModelRegistry = ws.registry
+    before = registry.get_version(MODEL, 1).tags
+    bob = project("bob")
+    with pytest.raises(ApprovalError):
+        bob.reject(MODEL, 1)
+    assert registry.get_version(MODEL, 1).tags == before  # the refusal changed nothing
+
+    assert ws.cancel(paused.run_id).state == "CANCELED"
+    assert registry.get_version(MODEL, 1).deployment_state == "FAILED"
+
+    # a second version pauses; destroying the target ends that run, and after a new deploy the
+    # model's versions start runs again (the old triggers went with the target)
+    assert ws.run("train").state == "SUCCESS"
+    second = wait_for(lambda: deployment_run(ws, 2, "WAITING_FOR_APPROVAL"))
+    ws.destroy()
+    ended = ws.state.get_run(second.run_id)
+    assert ended is not None and ended.state == "CANCELED"
+    assert not registry.has_model(MODEL)
+    ws.deploy()
+    assert ws.run("train").state == "SUCCESS"  # version 1 of the new model
+    fresh = wait_for(lambda: deployment_run(ws, 1, "WAITING_FOR_APPROVAL"))
+    assert fresh.run_id not in (paused.run_id, second.run_id)

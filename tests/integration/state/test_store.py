@@ -294,3 +294,13 @@ def test_a_trigger_fires_once(store: SqlStateStore) -> None:
     run = _run(store)
     store.set_trigger_run("dev", "model:main.s.m/1", run.run_id)
     assert not store.claim_trigger("dev", "model:main.s.m/1")
+
+
+def test_update_run_if_lets_one_caller_win(store: SqlStateStore) -> None:
+    run = _run(store)
+    store.update_run(run.run_id, state="WAITING_FOR_APPROVAL")
+    assert store.update_run_if(run.run_id, ["WAITING_FOR_APPROVAL"], state="QUEUED")
+    assert not store.update_run_if(run.run_id, ["WAITING_FOR_APPROVAL"], state="QUEUED")
+    assert store.claim_trigger("dev", "k")
+    store.release_trigger("dev", "k")  # its run could not start: it may fire again
+    assert store.claim_trigger("dev", "k")

@@ -337,8 +337,26 @@ def test_auto_approve_only_in_development_targets(write: Writer, load: Loader) -
     assert dev.auto_approve and dev.task_environment["LAKESTACK_AUTO_APPROVE"] == "1"
     assert dev.warnings == []
     prod = load(target="prod")
-    assert not prod.auto_approve and "LAKESTACK_AUTO_APPROVE" not in prod.task_environment
+    assert not prod.auto_approve and prod.task_environment["LAKESTACK_AUTO_APPROVE"] == "0"
     assert prod.warnings == [
         "target prod: lakestack.auto_approve is ignored because the target is not in mode: "
         "development (approval tasks wait for a person)"
+    ]
+
+
+def test_a_deployment_job_without_the_version_parameters_is_a_warning(
+    write: Writer, load: Loader
+) -> None:
+    write(
+        {
+            "lakestack.yml": "bundle: {name: d}\nresources:\n  registered_models:\n"
+            "    m: {name: m, catalog_name: c, schema_name: s, deployment_job: deploy}\n"
+            "  jobs:\n    deploy:\n      parameters: [{name: model_name, default: x}]\n"
+            f"      tasks: [{{task_key: a, {WHEEL}}}]\n"
+        }
+    )
+    assert load().warnings == [
+        "job 'deploy' is the deployment_job of registered model 'm' but does not declare the "
+        "parameter(s) model_version: new versions cannot start it; add model_name and "
+        "model_version to its parameters"
     ]
