@@ -80,6 +80,7 @@ def test_prod_waits_for_its_approver(project: Path) -> None:
     assert {r["state"] for r in runs(project, "prod")} == {"WAITING_FOR_APPROVAL"}
     assert versions(project, "prod")[1]["deployment_state"] == "APPROVAL"
 
+    before = versions(project, "prod")[1]
     refused = lakestack(
         "models", "approve", "iris_model", "1", "-t", "prod", cwd=project,
         env={"LAKESTACK_USER": "intern"},
@@ -89,7 +90,7 @@ def test_prod_waits_for_its_approver(project: Path) -> None:
         "Error: intern may not approve versions of model prod.iris.iris_classifier; its "
         "approvers are ml-lead (registered_models.approvers in the bundle)"
     )
-    assert versions(project, "prod")[1]["approval"] is None
+    assert versions(project, "prod")[1] == before  # the refusal changed no tag or alias
 
     approved = lakestack(
         "models", "approve", "iris_model", "1", "-t", "prod", "--comment", "holdout checked",
@@ -101,6 +102,15 @@ def test_prod_waits_for_its_approver(project: Path) -> None:
     assert v1["aliases"] == ["champion"]
     assert v1["tags"]["lakestack.approval.by"] == "ml-lead"
     assert v1["tags"]["lakestack.approval.comment"] == "holdout checked"
+    again = lakestack(
+        "models", "approve", "iris_model", "1", "-t", "prod", cwd=project,
+        env={"LAKESTACK_USER": "ml-lead"},
+    )  # fmt: skip
+    assert again.code == 1
+    assert again.err.strip() == (
+        "Error: no run waits for approval of model prod.iris.iris_classifier version 1; see the "
+        "deployment state with: lakestack models versions prod.iris.iris_classifier"
+    )
 
 
 def test_a_version_promoted_to_another_target_starts_its_deployment_there(project: Path) -> None:
