@@ -28,7 +28,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,13 +47,11 @@ from lakestack.lifecycle.metrics import (
     parse_thresholds,
     resolve_thresholds,
 )
+from lakestack.lifecycle.validation import ValidationData, score_model
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from lakestack.lake import Catalog
     from lakestack.registry.client import ModelRegistry, ModelVersionInfo
-    from lakestack.registry.evaluation import EvaluationModel
 
 __all__ = [
     "EVALUATION_PASSED_TAG",
@@ -70,7 +68,6 @@ __all__ = [
 
 DISABLED, DRY_RUN, ENABLED = "disabled", "dry_run", "enabled"
 RUN_MODES = (DISABLED, DRY_RUN, ENABLED)
-PREDICTION = "prediction"
 EVALUATION_RUN_TAG = "lakestack.evaluation.run_id"
 EVALUATION_PASSED_TAG = "lakestack.evaluation.passed"
 
@@ -228,11 +225,13 @@ def evaluate_version(
     registry.tracking.activate()  # model downloads and score_batch use MLflow's current store
     candidate = registry.get_version(model_name, version)
     champion, notes = _champion(registry, model_name, candidate.version, baseline_alias)
-    source = _ValidationData.load(data, label, catalog)
+    source = ValidationData.load(data, label, catalog)
     notes.extend(source.notes)
 
     def score(model_uri: str) -> MetricValues:
-        predicted = _score(model_uri, source.features(), model_type, source.label_type, catalog)
+        predicted = score_model(
+            model_uri, source.features(), model_type, source.label_type, catalog
+        )
         return compute_metrics(
             model_type, source.labels(), **predicted.as_kwargs(), custom=dict(custom)
         )
@@ -430,204 +429,6 @@ def _bundle_root() -> Path:
         return Path.cwd()
 
 
-# validation data -------------------------------------------------------------------------
-
-
-@dataclass
-class _ValidationData:
-    """The validation rows, with the label checked and unlabelled rows dropped."""
-
-    table: pa.Table
-    label: str
-    describe: str
-    params: dict[str, Any]
-    notes: list[str]
-    query: str | None = None
-
-    @classmethod
-    def load(cls, data: Any, label: str, catalog: Catalog | None) -> _ValidationData:
-        import pyarrow.compute as pc
-
-        from lakestack.lake.arrow import as_arrow
-
-        query: str | None = None
-        params: dict[str, Any] = {}
-        if isinstance(data, str):
-            text = data.strip()
-            lake = catalog or _default_catalog()
-            if _is_table_name(text):
-                table_obj = lake.table(text)
-                table = table_obj.read()
-                describe = f"validation table {table_obj.name}"
-                params = {
-                    "validation_table": table_obj.name,
-                    "validation_version": table_obj.version,
-                }
-            else:
-                table = lake.sql(text)
-                describe, query = "the validation query's result", text
-                params = {"validation_query": " ".join(text.split())}
-        else:
-            try:
-                table = as_arrow(data)
-            except LakestackError:
-                raise EvaluationError(
-                    f"validation data is a {type(data).__name__}; pass a table name, a SQL "
-                    "query, or a pandas, Polars or Arrow table"
-                ) from None
-            describe = "the validation DataFrame"
-            params = {"validation_data": "DataFrame"}
-        if label not in table.column_names:
-            raise EvaluationError(
-                f"{describe} has no label column '{label}' (columns: "
-                f"{', '.join(table.column_names)}); pass the label column's name as label"
-            )
-        notes = []
-        unlabelled = table.column(label).null_count
-        if unlabelled:
-            table = table.filter(pc.is_valid(table.column(label)))
-            notes.append(f"{unlabelled} rows of {describe} have no label and were left out")
-        if table.num_rows == 0:
-            raise EvaluationError(
-                f"{describe} has no rows with a label in '{label}'; nothing to evaluate on"
-            )
-        return cls(table, label, describe, params, notes, query)
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
-
-    @property
-    def label_type(self) -> pa.DataType:
-        return self.table.schema.field(self.label).type
-
-    def labels(self) -> Any:
-        return self.table.column(self.label).to_numpy()
-
-    def features(self) -> pa.Table:
-        return self.table.drop_columns([self.label])
-
-
-def _is_table_name(text: str) -> bool:
-    from lakestack.lake.names import InvalidNameError, parse_table_name
-
-    try:
-        parse_table_name(text)
-    except InvalidNameError:
-        return False
-    return True
-
-
-def _default_catalog() -> Catalog:
-    from lakestack.lake import default_catalog
-
-    return default_catalog()
-
-
-# scoring ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Scores:
-    predictions: Any
-    probabilities: Any = None
-    classes: list[Any] | None = None
-
-    def as_kwargs(self) -> dict[str, Any]:
-        return {"y_pred": self.predictions, "y_proba": self.probabilities, "classes": self.classes}
-
-
-def _score(
-    model_uri: str,
-    rows: pa.Table,
-    model_type: str,
-    label_type: pa.DataType,
-    catalog: Catalog | None,
-) -> _Scores:
-    """Predictions (and a classifier's probabilities) of one model on the validation rows.
-
-    A feature-store model is scored through ``score_batch``, which looks its features up; its
-    probabilities come from the same looked-up features.
-    """
-    from lakestack.features.spec import FEATURE_SPEC_FILE
-    from lakestack.registry.evaluation import load_evaluation_model
-
-    model = load_evaluation_model(model_uri)
-    wants_proba = model_type == CLASSIFIER and model.predict_proba is not None
-    spec_file = model.path / FEATURE_SPEC_FILE
-    if spec_file.exists():
-        return _score_with_features(model, spec_file, rows, model_type, label_type, catalog)
-    frame = rows.to_pandas()
-    columns = model.input_columns
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise EvaluationError(
-                f"the validation data lacks columns {', '.join(missing)} that model "
-                f"{model_uri} takes (it has: {', '.join(frame.columns)})"
-            )
-        frame = frame[columns]
-    predictions = _call(model, model.predict, frame)
-    if predictions.ndim == 2 and predictions.shape[1] == 1:  # a pyfunc's one-column frame
-        predictions = predictions[:, 0]
-    if not wants_proba:
-        return _Scores(predictions)
-    assert model.predict_proba is not None
-    return _Scores(predictions, _call(model, model.predict_proba, frame), model.classes)
-
-
-def _score_with_features(
-    model: EvaluationModel,
-    spec_file: Path,
-    rows: pa.Table,
-    model_type: str,
-    label_type: pa.DataType,
-    catalog: Catalog | None,
-) -> _Scores:
-    from lakestack.features import FeatureEngineeringClient, FeatureSpec
-
-    fe = FeatureEngineeringClient(catalog)
-    scored = fe.score_batch(model.model_uri, rows, result_type=_result_type(model_type, label_type))
-    predictions = scored.column(PREDICTION).to_numpy()
-    if model_type != CLASSIFIER or model.predict_proba is None:
-        return _Scores(predictions)
-    spec = FeatureSpec.from_yaml(spec_file.read_text(encoding="utf-8"), source=model.model_uri)
-    columns = spec.model_input_columns or model.input_columns
-    features = scored.select(columns) if columns else scored.drop_columns([PREDICTION])
-    return _Scores(
-        predictions, _call(model, model.predict_proba, features.to_pandas()), model.classes
-    )
-
-
-def _result_type(model_type: str, label_type: pa.DataType) -> str:
-    """``score_batch``'s result type: the label's kind, so predictions compare with labels."""
-    import pyarrow as pa
-
-    if model_type != CLASSIFIER:
-        return "double"
-    if pa.types.is_string(label_type) or pa.types.is_large_string(label_type):
-        return "string"
-    if pa.types.is_boolean(label_type):
-        return "boolean"
-    if pa.types.is_integer(label_type):
-        return "long"
-    return "double"
-
-
-def _call(model: EvaluationModel, fn: Callable[[Any], Any], frame: Any) -> Any:
-    import numpy as np
-
-    try:
-        return np.asarray(fn(frame))
-    except LakestackError:
-        raise
-    except Exception as exc:
-        raise EvaluationError(
-            f"model {model.model_uri} failed to score the validation data: "
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        ) from exc
-
-
 # the MLflow run --------------------------------------------------------------------------
 
 
@@ -635,7 +436,7 @@ def _log_run(
     result: EvaluationResult,
     registry: ModelRegistry,
     candidate: ModelVersionInfo,
-    source: _ValidationData,
+    source: ValidationData,
     rules: Sequence[Threshold],
     label: str,
     model_type: str,

@@ -221,15 +221,16 @@ def test_a_custom_metric_is_greater_is_better_unless_told() -> None:
 ROUNDING = {(0.95, 0.9), (0.88, 0.8)}  # a bound met exactly, missed by MLflow's float sum
 
 
-@pytest.mark.parametrize(("rules", "greater", "value", "champion", "passed"), CASES)
+@pytest.mark.parametrize(
+    ("rules", "greater", "value", "champion", "passed"),
+    [case for case in CASES if not math.isnan(case[2])],  # MLflow has no rule for NaN
+)
 def test_the_rules_agree_with_mlflow(
     rules: dict[str, Any], greater: bool, value: float, champion: float | None, passed: bool
 ) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.models.evaluation.validation import MetricThreshold, _validate
 
-    if math.isnan(value):
-        pytest.skip("MLflow has no NaN rule")
     spec = {k: float(v) if k == "min_relative_change" else v for k, v in rules.items()}
     try:
         _validate(
