@@ -227,7 +227,10 @@ def _csv_rows(body: bytes) -> tuple[list[str], list[list[Any]]]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpError(400, "the CSV body is not UTF-8 text") from None
-    lines = [row for row in csv.reader(io.StringIO(text)) if row]
+    try:
+        lines = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        raise HttpError(400, f"the CSV body cannot be read: {exc}") from None
     if not lines:
         raise HttpError(400, "the CSV body is empty: send a header line and one line per row")
     return [c.strip() for c in lines[0]], lines[1:]
