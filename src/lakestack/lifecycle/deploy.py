@@ -6,16 +6,19 @@ removed when it pointed at this version (as MLOps Stacks' deploy step does). Run
 (``python_wheel_task: {package_name: lakestack, entry_point: deploy, named_parameters:
 {model_name: ..., model_version: ...}}``) or call :func:`deploy_version`.
 
-Serving endpoints (issue 5): endpoints that serve the model by alias follow the alias on their
-own; endpoints that serve a fixed version of this model are what this task will update, in
-:func:`deploy_version` after the alias moved, once ``lakestack.serving`` exists.
+Serving endpoints: endpoints that serve the model by alias follow the alias on their own, at
+their next poll; :func:`deploy_version` also asks every running ``lakestack serve`` of the
+workspace that serves the model to re-read its aliases at once (``POST /-/reload``), so the
+new champion answers as soon as the task ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lakestack.jobs.context import publish_task_values
 from lakestack.registry.client import DeployResult, ModelRegistry
@@ -23,13 +26,32 @@ from lakestack.registry.client import DeployResult, ModelRegistry
 __all__ = ["deploy_version", "main"]
 
 
-def deploy_version(registry: ModelRegistry, name: str, version: int | str) -> DeployResult:
+def deploy_version(
+    registry: ModelRegistry,
+    name: str,
+    version: int | str,
+    *,
+    workspace_root: Path | None = None,
+) -> DeployResult:
     """Make ``version`` (a number or an alias) of model ``name`` the champion.
+
+    Args:
+        registry: The registry of the model.
+        name: The registered model.
+        version: A version number or an alias.
+        workspace_root: The workspace whose running servers are told to re-read their aliases
+            (``LAKESTACK_WORKSPACE_ROOT`` when None; no workspace, no servers: nothing to do).
 
     Raises:
         ModelNotFoundError: No such model, version or alias; no alias changed.
     """
-    return registry.deploy(name, version)
+    result = registry.deploy(name, version)
+    root = workspace_root or os.environ.get("LAKESTACK_WORKSPACE_ROOT")
+    if root and result.changed:
+        from lakestack.serving.discovery import reload_servers
+
+        reload_servers(Path(root), result.name)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -190,7 +190,7 @@ def test_error_statuses_auth_and_timeout(
 def test_health_waits_for_the_models_and_reload_reads_aliases_now(
     project: Project, serve_bundle: Any
 ) -> None:
-    from lakestack.serving.server import ServerInfo, reload_servers
+    from lakestack.serving.discovery import ServerInfo, reload_servers
 
     registry = project.registry
     registry.delete_alias(MODEL, "staging")
