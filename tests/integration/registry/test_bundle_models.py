@@ -12,6 +12,7 @@ import pytest
 from lakestack.console import NoopConsole
 from lakestack.errors import ModelNotFoundError, RegistryError
 from lakestack.registry import MANAGED_BY_TAG, ModelRegistry
+from lakestack.registry.resources import APPROVERS_TAG
 from lakestack.workspace import Workspace
 
 pytestmark = pytest.mark.integration
@@ -102,7 +103,8 @@ def test_deploy_creates_experiments_and_models_and_destroy_deletes_its_own(
     ]
     model = ws.registry.get_model("dev.iris.clf")
     assert model.description == "the iris classifier"
-    assert model.tags == {"team": "ml", MANAGED_BY_TAG: "iris/dev"}
+    # who may approve is recorded as deployed (an empty list: anyone)
+    assert model.tags == {"team": "ml", MANAGED_BY_TAG: "iris/dev", APPROVERS_TAG: "[]"}
     assert model.aliases == {}  # aliases listed in the bundle are not forced
     assert ws.registry.get_experiment_tags("/Shared/iris-dev") == {
         "team": "ml",
