@@ -4,7 +4,8 @@ A chunk is converted to pandas (only the model's columns), predicted, and the pr
 appended to the chunk as Arrow columns. For a native scikit-learn model several chunks are
 predicted at once on a small thread pool (``predict`` releases the GIL), one thread per usable
 CPU; each of those threads is limited to one OpenMP thread, because models that parallelize
-themselves (HistGradientBoosting) oversubscribe the CPUs otherwise and run several times slower.
+themselves (HistGradientBoosting) oversubscribe the CPUs otherwise and run several times slower,
+and BLAS runs on one thread meanwhile.
 At most one chunk per thread, plus one, is in flight, so memory does not grow with the input.
 """
 
@@ -14,6 +15,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -168,22 +170,27 @@ def chunks(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
 
 
 def ordered_map(
-    fn: Callable[[T], R], items: Iterator[T], threads: int, *, one_openmp_thread: bool = True
+    fn: Callable[[T], R], items: Iterator[T], threads: int, *, single_threaded: bool = True
 ) -> Iterator[R]:
     """``fn`` over ``items`` on ``threads`` threads; results in the items' order.
 
     At most ``threads + 1`` items are in flight: the input is read only as fast as results are
-    taken. With ``one_openmp_thread`` every pool thread limits OpenMP to one thread (for itself
-    only: OpenMP's thread count is a per-thread setting).
+    taken. With ``single_threaded`` every pool thread limits OpenMP to one thread (for itself
+    only: OpenMP's thread count is a per-thread setting), and BLAS runs on one thread until the
+    map ends (a process-wide setting): OpenBLAS threads called from several Python threads spin
+    waiting for work, which took 5 times the CPU of the predictions themselves.
     """
     if threads <= 1:
         yield from map(fn, items)
         return
-    initializer = _one_openmp_thread if one_openmp_thread else None
+    initializer = _one_openmp_thread if single_threaded else None
     pending: deque[Future[R]] = deque()
-    with ThreadPoolExecutor(
-        max_workers=threads, thread_name_prefix="lakestack-predict", initializer=initializer
-    ) as pool:
+    with (
+        _single_threaded_blas(single_threaded),
+        ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="lakestack-predict", initializer=initializer
+        ) as pool,
+    ):
         try:
             for item in items:
                 pending.append(pool.submit(fn, item))
@@ -194,6 +201,19 @@ def ordered_map(
         finally:
             for future in pending:
                 future.cancel()
+
+
+@contextmanager
+def _single_threaded_blas(enabled: bool) -> Iterator[None]:
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        enabled = False
+    if not enabled:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _one_openmp_thread() -> None:
