@@ -88,3 +88,35 @@ def test_orchestration_lakestack_side_runs(harness: ModuleType) -> None:
     sides = {row["side"]: row for row in result["table"]}
     assert set(sides) == {"lakestack cold", "lakestack warm"}, result["summary"]
     assert all(row["ok"] for row in sides.values()), result["summary"]
+
+
+def test_inference_sides_run_and_agree(harness: ModuleType) -> None:
+    result = run_smoke(harness, "inference")
+    sides = {row["side"]: row for row in result["table"]}
+    expected = {
+        f"{model} {side}"
+        for model in ("lr", "hgb")
+        for side in (
+            "raw predict",
+            "lakestack score_table",
+            "seeds' way",
+            "lakestack score_table, big",
+        )
+    }
+    assert set(sides) == expected, result["summary"]
+    assert all(row["ok"] for row in sides.values()), result["summary"]
+    for model in ("LogisticRegression", "HistGradientBoosting"):
+        assert any(line.startswith(f"{model}: lakestack/raw") for line in result["summary"])
+
+
+def test_serving_sides_run_and_capture_everything(harness: ModuleType) -> None:
+    result = run_smoke(harness, "serving")
+    rows = {(row["side"], row["c"]) for row in result["table"]}
+    assert rows == {
+        ("lakestack", 1),
+        ("lakestack", 8),
+        ("lakestack + inference table", 1),
+        ("lakestack + inference table", 8),
+    }, result["summary"]
+    assert all(row["ok"] for row in result["table"]), result["summary"]
+    assert any(line.startswith("inference table on/off") for line in result["summary"])
