@@ -1,28 +1,35 @@
 """The inference table of a serving endpoint (``auto_capture_config``): every scored row in Delta.
 
-A server calls ``Capture.record`` before it sends a response. ``record`` appends JSON lines
-to a spool file of its own process with a single ``os.write``: a few microseconds, no Delta on
-the request path. Once ``write`` has returned, the bytes are in the kernel's page cache, which
-outlives the process: a server killed with SIGKILL loses none of the rows it answered. (A machine
-crash can lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a
-disk flush per request.)
+A server calls ``record`` before it sends a response. ``record`` appends JSON lines to a spool
+file of its own process with a single ``os.write``: a few microseconds, no Delta on the request
+path. Once ``write`` has returned, the bytes are in the kernel's page cache, which outlives the
+process: a server killed with SIGKILL loses none of the rows it answered. (A machine crash can
+lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a disk flush
+per request.)
 
-A background thread turns the spool into Delta rows in batches, every ``flush_seconds`` or
-``flush_rows``, in the row shape of DESIGN §7 that batch inference writes too: the input columns
-flattened, ``prediction``, ``model_id``, ``timestamp``, ``request_id``, ``client_request_id``,
-``endpoint_name``, ``served_entity``, ``status_code``, ``execution_time_ms``.
+Two ways to turn the spool into Delta rows, in the row shape of DESIGN §7 that batch inference
+writes too (the input columns flattened, ``prediction``, ``model_id``, ``timestamp``,
+``request_id``, ``client_request_id``, ``endpoint_name``, ``served_entity``, ``status_code``,
+``execution_time_ms``):
+
+* ``Spooler`` only spools; a separate capture writer *process*
+  (``lakestack.serving.capture_writer``) tails every spool of the folder and writes them. This
+  is what ``lakestack serve`` uses: Arrow and Delta work in the server process would hold the
+  GIL and stall its event loop (capture-on served a third of the requests of capture-off).
+* ``Capture`` spools and writes on a background thread of the same process: one object, no
+  second process, for tests, notebooks and Python users.
 
 Exactly once: each batch is committed together with the Delta app transaction
 ``("capture:<spool id>", <byte offset in the spool after the batch>)``. The table itself records
-how far every spool was written, so whoever flushes a spool (its own process, or a process that
-recovers it after a crash) starts at that offset and never writes a row twice, even when the
-crash fell between the Delta commit and anything else.
+how far every spool was written, so whoever writes a spool (its owner's thread, the writer
+process, or a process that recovers it after a crash) starts at that offset and never writes a
+row twice, even when the crash fell between the Delta commit and anything else.
 
 Crash recovery: the owner of a spool holds an exclusive ``flock`` on it for its whole life; the
-kernel drops the lock when the process dies, however it dies. ``Capture.open`` (any worker of
-any server on the same ``spool_dir``; one at a time, through ``.recover.lock``) flushes the
-spools nobody holds and deletes them. Open a ``Capture`` in each worker process after it forked:
-a forked child shares its parent's spool and lock.
+kernel drops the lock when the process dies, however it dies. A spool nobody holds is finished:
+its rows are written from the table's offset and the spool is deleted (``recover_spools``, the
+writer process, ``Capture.open``). Open a ``Spooler`` or ``Capture`` in each worker process
+after it forked: a forked child shares its parent's spool and lock.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ __all__ = [
     "RESERVED_COLUMNS",
     "SPOOL_SUFFIX",
     "Capture",
+    "Spooler",
     "merge_labels",
     "recover_spools",
 ]
@@ -92,6 +100,7 @@ SPOOL_SUFFIX = ".spool"
 _SPOOL_PREFIX = "capture-"
 _RECOVER_LOCK = ".recover.lock"
 _HEADER_KEY = "lakestack_capture"
+_TAILED_KEY = "tailed"  # header: the spool's rows are written by a writer process
 _READ_BYTES = 32 * 2**20  # at most this much spool per Delta commit (bounded memory)
 _ROTATE_BYTES = 64 * 2**20  # a fully flushed spool this big is replaced by a fresh one
 _RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between failed flushes of a live spool
@@ -125,11 +134,13 @@ class _Spool:
         self.app_id = f"capture:{self.id}"
 
     @classmethod
-    def create(cls, spool_dir: Path, table_name: str) -> _Spool:
+    def create(cls, spool_dir: Path, table_name: str, *, tailed: bool = False) -> _Spool:
         """A new locked spool with its header line, under a name no other process can take.
 
         It is written under a hidden temporary name and locked before it is renamed to its
-        ``.spool`` name, so a recovering process never sees it unlocked.
+        ``.spool`` name, so a recovering process never sees it unlocked. ``tailed`` marks it
+        for the writer process, which writes live spools only when they say so (a ``Capture``
+        writes its own).
         """
         name = f"{_SPOOL_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         temp = spool_dir / f".{name}.tmp"
@@ -137,6 +148,8 @@ class _Spool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             header = {_HEADER_KEY: 1, "table": table_name, "pid": os.getpid()}
+            if tailed:
+                header[_TAILED_KEY] = True
             os.write(fd, (json.dumps(header) + "\n").encode())
             path = spool_dir / f"{name}{SPOOL_SUFFIX}"
             os.rename(temp, path)
@@ -167,15 +180,23 @@ class _Spool:
     def size(self) -> int:
         return os.fstat(self.fd).st_size
 
-    def table_name(self) -> str | None:
-        """The table named in the header line (None for a spool without a readable header)."""
+    def header(self) -> dict[str, Any]:
+        """The header line ({} when it is missing or unreadable)."""
         first = os.pread(self.fd, 4096, 0).split(b"\n", 1)[0]
         try:
             header = json.loads(first)
         except ValueError:
-            return None
-        table = header.get("table") if isinstance(header, dict) else None
+            return {}
+        return header if isinstance(header, dict) and _HEADER_KEY in header else {}
+
+    def table_name(self) -> str | None:
+        """The table named in the header line (None for a spool without a readable header)."""
+        table = self.header().get("table")
         return table if isinstance(table, str) else None
+
+    def tailed(self) -> bool:
+        """Whether a writer process writes this spool while its owner lives."""
+        return self.header().get(_TAILED_KEY) is True
 
     def read_lines(self, start: int, limit: int = _READ_BYTES) -> tuple[list[bytes], int]:
         """The complete lines from byte ``start`` (at most about ``limit`` bytes), and their end.
@@ -350,6 +371,126 @@ def _to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
+def _spool_folder(table_name: str, spool_dir: Path) -> Path:
+    """``spool_dir``, created, after checking ``table_name``."""
+    try:
+        parse_table_name(table_name)
+    except LakestackError as exc:
+        raise InferenceError(f"inference table: {exc}") from None
+    folder = Path(spool_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InferenceError(
+            f"inference table {table_name}: cannot create the spool folder {folder} "
+            f"({exc.strerror}); give a writable spool_dir"
+        ) from None
+    return folder
+
+
+def _encoded(table_name: str, records: Sequence[Mapping[str, Any]]) -> bytes:
+    """The spool lines of ``records``, checked: every field there, inputs a mapping without
+    reserved names, every value JSON."""
+    for row in records:
+        if not _REQUIRED.issubset(row.keys()):
+            missing = sorted(_REQUIRED.difference(row.keys()))
+            raise InferenceError(
+                f"inference table {table_name}: a record has no {', '.join(missing)} "
+                f"(a record has: {', '.join(FIELDS)}); nothing was recorded"
+            )
+        inputs = row["inputs"]
+        if not isinstance(inputs, Mapping) or not RESERVED_COLUMNS.isdisjoint(inputs):
+            raise InferenceError(_bad_inputs(table_name, inputs))
+    try:
+        return _encode(records)
+    except TypeError as exc:  # orjson.JSONEncodeError; our own reason, if any, as its cause
+        raise InferenceError(
+            f"inference table {table_name}: a record holds a value that cannot be "
+            f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
+            "list or dict (with str keys); nothing was recorded"
+        ) from None
+
+
+def _bad_inputs(table_name: str, inputs: Any) -> str:
+    where = f"inference table {table_name}"
+    if not isinstance(inputs, Mapping):
+        return (
+            f"{where}: inputs must map input columns to values, got "
+            f"{type(inputs).__name__} {_brief(inputs)}; nothing was recorded"
+        )
+    clash = sorted(RESERVED_COLUMNS.intersection(inputs))
+    return (
+        f"{where}: input column '{clash[0]}' has the name of a column the table adds "
+        f"({', '.join(sorted(RESERVED_COLUMNS))}); rename the input; nothing was recorded"
+    )
+
+
+class Spooler:
+    """Spools the scored rows of one server process; a writer process writes them to Delta.
+
+    Get one from ``Spooler.open`` in each server process (after any fork). It never touches
+    Delta: ``lakestack.serving.capture_writer`` tails its spool while it lives, and finishes
+    it once it is closed or its process dies. A spool over 64 MiB is closed and replaced by a
+    fresh one, so the writer can delete what it has written. Thread-safe.
+    """
+
+    def __init__(self, table_name: str, spool_dir: Path, *, fsync: bool) -> None:
+        self.table_name = table_name
+        self.spool_dir = spool_dir
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._spool = _Spool.create(spool_dir, table_name, tailed=True)
+        self._empty = self._size = self._spool.size()
+        self._closed = False
+
+    @classmethod
+    def open(cls, table_name: str, spool_dir: Path, *, fsync: bool = False) -> Spooler:
+        """Start spooling rows for ``table_name`` into a new spool in ``spool_dir``.
+
+        Raises:
+            InferenceError: A bad ``table_name``, or a ``spool_dir`` that cannot be created.
+        """
+        return cls(table_name, _spool_folder(table_name, spool_dir), fsync=fsync)
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file this process appends to now."""
+        return self._spool.path
+
+    def record(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Spool scored rows; when this returns they survive the death of the process.
+
+        Same records and errors as ``Capture.record``.
+        """
+        if not records:
+            return
+        line = _encoded(self.table_name, records)
+        with self._lock:
+            if self._closed:
+                raise InferenceError(
+                    f"inference table {self.table_name}: record after close; open a new Spooler"
+                )
+            _write_all(self._spool.fd, line)
+            if self.fsync:
+                os.fsync(self._spool.fd)
+            self._size += len(line)
+            if self._size >= _ROTATE_BYTES:
+                old, self._spool = (
+                    self._spool,
+                    _Spool.create(self.spool_dir, self.table_name, tailed=True),
+                )
+                self._empty = self._size = self._spool.size()
+                old.close(delete=False)  # unlocked: the writer finishes and deletes it
+
+    def close(self) -> None:
+        """Stop spooling; the writer process writes what is left. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._spool.close(delete=self._size == self._empty)  # nothing recorded: no spool
+
+
 class Capture:
     """The inference table writer of one server process. Get one from ``Capture.open``.
 
@@ -415,18 +556,7 @@ class Capture:
                 f"inference table {table_name}: flush_rows={flush_rows} and "
                 f"flush_seconds={flush_seconds} must be positive; use e.g. 10000 and 1.0"
             )
-        try:
-            parse_table_name(table_name)
-        except LakestackError as exc:
-            raise InferenceError(f"inference table: {exc}") from None
-        folder = Path(spool_dir)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InferenceError(
-                f"inference table {table_name}: cannot create the spool folder {folder} "
-                f"({exc.strerror}); give a writable spool_dir"
-            ) from None
+        folder = _spool_folder(table_name, spool_dir)
         writer = _Writer(catalog, table_name)
         return cls(writer, folder, flush_rows=flush_rows, flush_seconds=flush_seconds, fsync=fsync)
 
@@ -447,24 +577,7 @@ class Capture:
         """
         if not records:
             return
-        for row in records:
-            if not _REQUIRED.issubset(row.keys()):
-                missing = sorted(_REQUIRED.difference(row.keys()))
-                raise InferenceError(
-                    f"inference table {self.table_name}: a record has no {', '.join(missing)} "
-                    f"(a record has: {', '.join(FIELDS)}); nothing was recorded"
-                )
-            inputs = row["inputs"]
-            if not isinstance(inputs, Mapping) or not RESERVED_COLUMNS.isdisjoint(inputs):
-                raise InferenceError(self._bad_inputs(inputs))
-        try:
-            line = _encode(records)
-        except TypeError as exc:  # orjson.JSONEncodeError; our own reason, if any, as its cause
-            raise InferenceError(
-                f"inference table {self.table_name}: a record holds a value that cannot be "
-                f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
-                "list or dict (with str keys); nothing was recorded"
-            ) from None
+        line = _encoded(self.table_name, records)
         if self._closed:
             raise InferenceError(
                 f"inference table {self.table_name}: record after close; open a new Capture"
@@ -476,19 +589,6 @@ class Capture:
             self._pending += len(records)
         if self._pending >= self.flush_rows:
             self._wake.set()
-
-    def _bad_inputs(self, inputs: Any) -> str:
-        where = f"inference table {self.table_name}"
-        if not isinstance(inputs, Mapping):
-            return (
-                f"{where}: inputs must map input columns to values, got "
-                f"{type(inputs).__name__} {_brief(inputs)}; nothing was recorded"
-            )
-        clash = sorted(RESERVED_COLUMNS.intersection(inputs))
-        return (
-            f"{where}: input column '{clash[0]}' has the name of a column the table adds "
-            f"({', '.join(sorted(RESERVED_COLUMNS))}); rename the input; nothing was recorded"
-        )
 
     def flush(self) -> None:
         """Write everything spooled so far to the table now (the caller waits).

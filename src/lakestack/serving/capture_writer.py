@@ -1,0 +1,332 @@
+"""The capture writer process: writes the spools of a serving endpoint into its inference table.
+
+``lakestack serve`` starts one per endpoint with an inference table (``start_writer``), in its
+own session so that a Ctrl-C or a signal to the server's process group reaches only the server.
+The server's processes (one, or each ``--workers`` worker) only append to their spools
+(``capture.Spooler``); all Arrow and Delta work happens here, where it cannot hold the server's
+GIL. The writer:
+
+* holds ``.writer.lock`` in the spool folder, so one writer writes a folder at a time (a
+  writer left by a killed server finishes before the next one starts writing);
+* every ``flush_seconds``, or sooner once ``flush_bytes`` are waiting, writes the new complete
+  lines of every live spool marked for it, each batch with its app transaction (exactly once,
+  see ``capture``);
+* finishes and deletes every spool nobody holds (closed, rotated, or left by a dead process);
+* on SIGTERM (the server stopping) or when its parent is gone (the server was killed), writes
+  everything there is and exits.
+
+Run it by hand as ``python -m lakestack.serving.capture_writer --warehouse W --spool-dir D``
+(``--parent-pid``, ``--flush-seconds``; the catalog's storage options as JSON in
+``LAKESTACK_CAPTURE_STORAGE_OPTIONS``, never on the command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakestack.lake import Catalog
+from lakestack.serving.capture import (
+    _RETRY_SECONDS,
+    _SPOOL_PREFIX,
+    SPOOL_SUFFIX,
+    _Spool,
+    _Writer,
+)
+
+__all__ = ["STORAGE_ENV", "CaptureWriter", "WriterProcess", "main", "start_writer"]
+
+log = logging.getLogger(__name__)
+
+STORAGE_ENV = "LAKESTACK_CAPTURE_STORAGE_OPTIONS"
+_WRITER_LOCK = ".writer.lock"
+_POLL_SECONDS = 0.1  # how often pending bytes are looked at between timed writes
+_FINAL_ATTEMPTS = 3
+
+
+@dataclass
+class _Tail:
+    """A live spool the writer follows: a read-only handle and how far it is written."""
+
+    spool: _Spool
+    writer: _Writer | None  # None: not ours to write while its owner lives (a ``Capture``'s)
+    offset: int | None = None  # None: ask the table (at first, and after a failed write)
+
+
+class CaptureWriter:
+    """Writes every spool of one folder into the tables their headers name.
+
+    Args:
+        catalog: The catalog of the inference tables.
+        spool_dir: The endpoint's spool folder (``<workspace root>/serving/spool/<endpoint>``).
+    """
+
+    def __init__(self, catalog: Catalog, spool_dir: Path) -> None:
+        self.catalog = catalog
+        self.spool_dir = Path(spool_dir)
+        self.rows_written = 0
+        self._writers: dict[str, _Writer] = {}
+        self._tails: dict[Path, _Tail] = {}
+
+    def pending_bytes(self) -> int:
+        """Bytes of the followed spools not yet written (a cheap ``fstat`` per spool)."""
+        return sum(
+            t.spool.size() - t.offset
+            for t in self._tails.values()
+            if t.writer is not None and t.offset is not None
+        )
+
+    def write_once(self) -> bool:
+        """Write every spool of the folder up to its last complete line.
+
+        Returns:
+            True when every spool was written; False when a write failed (logged; the rows
+            stay in their spool for the next pass).
+        """
+        ok = True
+        paths = sorted(self.spool_dir.glob(f"{_SPOOL_PREFIX}*{SPOOL_SUFFIX}"))
+        for gone in set(self._tails).difference(paths):
+            self._forget(gone)
+        for path in paths:
+            try:
+                self._write_spool(path)
+            except Exception as exc:
+                ok = False
+                tail = self._tails.get(path)
+                if tail is not None:
+                    tail.offset = None  # the commit may have landed before the failure
+                log.warning("inference table spool %s: a write failed (%s); retrying", path, exc)
+        return ok
+
+    def close(self) -> None:
+        """Release the followed spools' handles."""
+        for path in list(self._tails):
+            self._forget(path)
+
+    def _write_spool(self, path: Path) -> None:
+        claimed = _Spool.claim(path)
+        if claimed is not None:  # closed, rotated or its process died: finish it
+            self._forget(path)
+            try:
+                table_name = claimed.table_name()
+                if table_name is None:
+                    log.warning("inference table spool %s has no header; left in place", path)
+                    claimed.close(delete=False)
+                    return
+                writer = self._writer(table_name)
+                offset = writer.drain(claimed)
+            except BaseException:
+                claimed.close(delete=False)
+                raise
+            claimed.close(delete=offset == claimed.size())
+            return
+        tail = self._tails.get(path)
+        if tail is None:
+            tail = self._follow(path)
+            if tail is None:
+                return
+        if tail.writer is None:
+            return
+        start = tail.writer.committed_offset(tail.spool) if tail.offset is None else tail.offset
+        while True:
+            end, rows = tail.writer.flush(tail.spool, start)
+            self.rows_written += rows
+            if end == start:
+                break
+            start = tail.offset = end
+
+    def _follow(self, path: Path) -> _Tail | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        spool = _Spool(path, fd)
+        table_name = spool.table_name()
+        writer = self._writer(table_name) if spool.tailed() and table_name else None
+        tail = self._tails[path] = _Tail(spool, writer)
+        return tail
+
+    def _forget(self, path: Path) -> None:
+        tail = self._tails.pop(path, None)
+        if tail is not None:
+            os.close(tail.spool.fd)
+
+    def _writer(self, table_name: str) -> _Writer:
+        writer = self._writers.get(table_name)
+        if writer is None:
+            writer = self._writers[table_name] = _Writer(self.catalog, table_name)
+        return writer
+
+    def run(
+        self,
+        stopping: threading.Event,
+        *,
+        flush_seconds: float = 1.0,
+        flush_bytes: int = 4 * 2**20,
+        parent_pid: int | None = None,
+    ) -> bool:
+        """Write until ``stopping`` is set or the parent process is gone, then write the rest.
+
+        Holds ``.writer.lock`` while it runs (waits for a previous writer to finish first).
+
+        Returns:
+            True when everything was written at the end.
+        """
+
+        def done() -> bool:
+            return stopping.is_set() or (parent_pid is not None and os.getppid() != parent_pid)
+
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.spool_dir / _WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if done():  # another writer still has the folder; it writes the rest
+                        return True
+                    stopping.wait(_POLL_SECONDS)
+            failures = 0
+            last = 0.0
+            while not done():
+                due = time.monotonic() - last >= flush_seconds
+                if due or (failures == 0 and self.pending_bytes() >= flush_bytes):
+                    last = time.monotonic()
+                    if self.write_once():
+                        failures = 0
+                    else:
+                        last += _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
+                        failures += 1
+                stopping.wait(_POLL_SECONDS)
+            for attempt in range(_FINAL_ATTEMPTS):
+                if self.write_once():
+                    return True
+                time.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+            return False
+        finally:
+            self.close()
+            os.close(lock)
+
+
+class WriterProcess:
+    """A capture writer process started by ``start_writer``, restarted if it dies."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str], spool_dir: Path) -> None:
+        self.spool_dir = spool_dir
+        self._command = command
+        self._env = dict(env)
+        self._stopping = threading.Event()
+        self.process = self._start()
+        self._watch = threading.Thread(
+            target=self._watchdog, name=f"lakestack-capture-watch-{spool_dir.name}", daemon=True
+        )
+        self._watch.start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self._command, env=self._env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+    def _watchdog(self) -> None:
+        """Start a new writer if this one exited on its own (nothing is lost meanwhile: the
+        rows wait in the spools)."""
+        while not self._stopping.wait(1.0):
+            code = self.process.poll()
+            if code is not None and not self._stopping.is_set():
+                log.warning(
+                    "the capture writer of %s exited with %s; starting a new one",
+                    self.spool_dir,
+                    code,
+                )
+                self.process = self._start()
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """Ask the writer to write everything and exit; wait up to ``timeout`` seconds.
+
+        Returns:
+            The writer's exit code (0: everything written), or None when it had to be killed
+            (its spools are finished by the next writer of the folder).
+        """
+        self._stopping.set()
+        self._watch.join()
+        process = self.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "the capture writer of %s did not finish within %.0f s; its spools are written "
+                "at the next start",
+                self.spool_dir,
+                timeout,
+            )
+            process.kill()
+            process.wait()
+            return None
+
+
+def start_writer(
+    warehouse: str | Path,
+    spool_dir: Path,
+    *,
+    storage_options: Mapping[str, str] | None = None,
+    flush_seconds: float = 1.0,
+) -> WriterProcess:
+    """Start the capture writer process of ``spool_dir``, a child of this process."""
+    command = [
+        sys.executable,
+        "-m",
+        "lakestack.serving.capture_writer",
+        "--warehouse",
+        str(warehouse),
+        "--spool-dir",
+        str(spool_dir),
+        "--parent-pid",
+        str(os.getpid()),
+        "--flush-seconds",
+        str(flush_seconds),
+    ]
+    env = dict(os.environ)
+    env[STORAGE_ENV] = json.dumps(dict(storage_options or {}))
+    return WriterProcess(command, env, Path(spool_dir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The writer process: exit code 0 when everything was written at the end, 1 if not."""
+    parser = argparse.ArgumentParser(prog="python -m lakestack.serving.capture_writer")
+    parser.add_argument("--warehouse", required=True)
+    parser.add_argument("--spool-dir", required=True, type=Path)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--flush-seconds", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="capture writer: %(message)s")
+    stopping = threading.Event()
+    handler: Callable[[int, Any], None] = lambda _signum, _frame: stopping.set()  # noqa: E731
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    with contextlib.suppress(OSError):
+        os.nice(5)  # the request path comes first; the spool absorbs the delay
+    options = json.loads(os.environ.get(STORAGE_ENV) or "{}")
+    catalog = Catalog(args.warehouse, options or None)
+    writer = CaptureWriter(catalog, args.spool_dir)
+    complete = writer.run(stopping, flush_seconds=args.flush_seconds, parent_pid=args.parent_pid)
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
