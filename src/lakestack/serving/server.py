@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakestack.errors import UsageError
@@ -55,8 +56,13 @@ def _version() -> str:
         return "unknown"
 
 
-def build_state(bundle: Bundle, *, endpoint: str | None = None) -> ServingState:
+def build_state(
+    bundle: Bundle, *, endpoint: str | None = None, spool_only: bool = False
+) -> ServingState:
     """The serving state of a target: its endpoints, registry, tokens and captures.
+
+    ``spool_only`` (what ``serve`` uses): the captures only spool, and a capture writer process
+    writes the inference tables; otherwise each capture writes on a thread of this process.
 
     Raises:
         UsageError: No such endpoint, or the target has no endpoints.
@@ -74,12 +80,14 @@ def build_state(bundle: Bundle, *, endpoint: str | None = None) -> ServingState:
         switcher=switcher,
         settings=settings,
         tokens=tokens_from(settings.tokens_env),
-        captures=_captures(bundle, endpoints),
+        captures=_captures(bundle, endpoints, spool_only=spool_only),
         version=_version(),
     )
 
 
-def _captures(bundle: Bundle, endpoints: list[Endpoint]) -> dict[str, CaptureSink]:
+def _captures(
+    bundle: Bundle, endpoints: list[Endpoint], *, spool_only: bool
+) -> dict[str, CaptureSink]:
     wanted = [e for e in endpoints if e.capture_table]
     if not wanted:
         return {}
@@ -91,14 +99,43 @@ def _captures(bundle: Bundle, endpoints: list[Endpoint]) -> dict[str, CaptureSin
     from lakestack.lake import Catalog
 
     catalog = Catalog(bundle.warehouse, bundle.settings.storage_options)
-    spool = bundle.workspace_root / "serving" / "spool"
     captures: dict[str, CaptureSink] = {}
     for endpoint in wanted:
         assert endpoint.capture_table is not None
-        captures[endpoint.name] = module.Capture.open(
-            catalog, endpoint.capture_table, spool / endpoint.name
-        )
+        folder = _spool_dir(bundle, endpoint.name)
+        if spool_only:
+            captures[endpoint.name] = module.Spooler.open(endpoint.capture_table, folder)
+        else:
+            captures[endpoint.name] = module.Capture.open(catalog, endpoint.capture_table, folder)
     return captures
+
+
+def _spool_dir(bundle: Bundle, endpoint: str) -> Path:
+    return bundle.workspace_root / "serving" / "spool" / endpoint
+
+
+@contextlib.contextmanager
+def _capture_writers(bundle: Bundle, state: ServingState) -> Iterator[None]:
+    """One capture writer process per endpoint with an inference table, for the server's
+    life; stopped after the server (its spools closed) so that it writes everything."""
+    if not state.captures:
+        yield
+        return
+    from lakestack.serving.capture_writer import start_writer
+
+    writers = [
+        start_writer(
+            bundle.warehouse,
+            _spool_dir(bundle, name),
+            storage_options=bundle.settings.storage_options,
+        )
+        for name in state.captures
+    ]
+    try:
+        yield
+    finally:
+        for writer in writers:
+            writer.stop()
 
 
 def app_from_environment() -> FastAPI:
@@ -107,7 +144,7 @@ def app_from_environment() -> FastAPI:
 
     spec = json.loads(os.environ[SPEC_ENV])
     bundle = load_bundle(spec["file"], target=spec["target"], variables=spec["variables"])
-    return create_app(build_state(bundle, endpoint=spec["endpoint"]))
+    return create_app(build_state(bundle, endpoint=spec["endpoint"], spool_only=True))
 
 
 def serve(
@@ -128,7 +165,8 @@ def serve(
 
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
-    state = build_state(bundle, endpoint=endpoint)  # fails here, before binding, on a bad name
+    # fails here, before binding, on a bad name
+    state = build_state(bundle, endpoint=endpoint, spool_only=True)
     settings = bundle.settings.serving
     options: dict[str, Any] = {
         "host": host,
@@ -139,7 +177,11 @@ def serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": int(settings.request_timeout_seconds) + 5,
     }
-    with _announced(bundle, state, host, port), _stopped_by_signals():
+    with (
+        _capture_writers(bundle, state),
+        _announced(bundle, state, host, port),
+        _stopped_by_signals(),
+    ):
         if workers == 1:
             uvicorn.run(create_app(state), **options)
             return
