@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import logging
 import random
 from collections.abc import Iterable
@@ -58,6 +59,7 @@ class ServedEntity:
         self.model_name = model_name
         self.version = version
         self.alias = alias
+        self.header = name.encode("latin-1", "replace")  # the value of ENTITY_HEADER
         self.model: ServedModel | None = None
         self.error: str | None = None
         self.batcher = Batcher(
@@ -230,6 +232,13 @@ class ModelSwitcher:
             return await self._refresh()
 
     async def _refresh(self) -> list[str]:
+        first = not any(e.ready for e in self.entities)
+        changed = await self._load_changed()
+        if changed:
+            _settle_heap(collect=first)
+        return changed
+
+    async def _load_changed(self) -> list[str]:
         changed = []
         for entity in self.entities:
             try:
@@ -272,3 +281,17 @@ class ModelSwitcher:
             self._cache = {k: v for k, v in self._cache.items() if k in used}
             self._cache[key] = model
         return model
+
+
+def _settle_heap(*, collect: bool) -> None:
+    """Move everything loaded so far out of the garbage collector's sight (``gc.freeze``).
+
+    A served process holds MLflow, pandas, scikit-learn and the models: about 350,000 objects,
+    which a full collection walks in about 250 ms, on the event loop, every few thousand
+    requests; that pause was most of the p99 at 64 concurrent clients. Frozen objects are still
+    freed by reference counting; only cycles among them stay. The first load collects first
+    (nothing is served yet); a swap under traffic only freezes, which takes microseconds.
+    """
+    if collect:
+        gc.collect()
+    gc.freeze()

@@ -2,7 +2,9 @@
 
 scikit-learn models whose inputs are all numbers predict on a float array: a copy of the
 estimator without its ``feature_names_in_`` takes the array as it is, which skips pandas
-(about 130 µs per DataFrame) and sklearn's feature-name checks (about 340 µs per call). The copy
+(about 130 µs per DataFrame) and sklearn's feature-name checks (about 340 µs per call); when
+every value is finite, sklearn's finiteness check is skipped too (a third of a linear model's
+one-row ``predict``), since it would pass. The copy
 is used only after it predicted exactly what the model predicts on a DataFrame for the first
 batch; otherwise, and for every other model, rows become a DataFrame typed from the signature,
 as MLflow's scoring server builds it. Other flavors are called through pyfunc, one request at a
@@ -12,6 +14,7 @@ time (they may take ``params``, and their outputs may not split by row).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -61,6 +64,11 @@ class ServedModel:
     def model_id(self) -> str:
         """``<name>/<version>``, as inference tables and response headers name it."""
         return f"{self.name}/{self.version}"
+
+    @functools.cached_property
+    def header(self) -> bytes:
+        """:attr:`model_id` as a response header value, encoded once."""
+        return self.model_id.encode("latin-1", "replace")
 
 
 def read_schema(path: Path, fitted: list[str] | None) -> InputSchema:
@@ -153,6 +161,13 @@ def _sklearn_predict(native: Any, schema: InputSchema) -> Callable[..., Any]:
                 _log.warning("array predictions differ from the model's; predicting on frames")
                 state["fast"] = None
             return theirs
+        import numpy as np
+
+        if np.isfinite(rows).all():  # sklearn's own check would pass: skip it (about 15 µs)
+            import sklearn
+
+            with sklearn.config_context(assume_finite=True):
+                return estimator.predict(rows)
         return estimator.predict(rows)
 
     return predict
