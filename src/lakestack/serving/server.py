@@ -174,6 +174,8 @@ def serve(
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
+        "proxy_headers": False,  # a middleware per request; nothing here reads client addresses
+        "server_header": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": int(settings.request_timeout_seconds) + 5,
     }
