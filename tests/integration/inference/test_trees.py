@@ -1,6 +1,8 @@
-"""HistGradientBoosting predictions on binned features equal the model's own, bit for bit."""
+"""HistGradientBoosting predictions through leaf masks or binned features equal the model's own."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 
-from lakestack.inference.trees import binned_copy, verified
+from lakestack.inference.trees import binned_copy, masked_copy, verified
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -34,6 +36,7 @@ def hard_rows(model: object, x: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).reset_index(drop=True)
 
 
+@pytest.mark.parametrize("make", [masked_copy, binned_copy], ids=["masks", "binned"])
 @pytest.mark.parametrize(
     "model",
     [
@@ -43,14 +46,16 @@ def hard_rows(model: object, x: pd.DataFrame) -> pd.DataFrame:
     ],
     ids=["regressor", "binary", "multiclass"],
 )
-def test_binned_predictions_equal_the_models(model: object, request: pytest.FixtureRequest) -> None:
+def test_fast_predictions_equal_the_models(
+    make: Any, model: object, request: pytest.FixtureRequest
+) -> None:
     x, y = data(3_000, seed=0)
     if "binary" in request.node.name:
         y = (y > 0).astype(int)
     elif "multiclass" in request.node.name:
         y = np.digitize(y, [-1.0, 1.0])
     model.fit(x, y)  # type: ignore[attr-defined]
-    fast = binned_copy(model)
+    fast = make(model)
     assert fast is not None
     new, _ = data(5_000, seed=1)
     for rows in (new, hard_rows(model, x)):
@@ -64,14 +69,32 @@ def test_other_models_and_categorical_features_keep_their_own_predict() -> None:
     x, y = data(500, seed=0)
     linear = LogisticRegression().fit(x.fillna(0), y > 0)
     assert binned_copy(linear) is None
+    assert masked_copy(linear) is None
     assert verified(linear, x.fillna(0)) is linear
     categorical = HistGradientBoostingRegressor(max_iter=5, categorical_features=[3]).fit(x, y)
     assert binned_copy(categorical) is None
+    assert masked_copy(categorical) is None
+
+
+def test_deep_trees_fall_back_to_binned_features() -> None:
+    x, y = data(3_000, seed=0)
+    model = HistGradientBoostingRegressor(max_iter=3, max_leaf_nodes=100, random_state=0)
+    model.fit(x, y)
+    assert masked_copy(model) is None  # over 64 leaves: no mask fits
+    fast = verified(model, x)
+    assert fast is not model and binned_copy(model) is not None
+    np.testing.assert_array_equal(fast.predict(x), model.predict(x))
 
 
 def test_a_copy_that_disagrees_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = data(500, seed=0)
     model = HistGradientBoostingRegressor(max_iter=5).fit(x, y)
+    monkeypatch.setattr(
+        "lakestack.inference.trees._Masks.raw_predict",
+        lambda self, x: np.ones((len(x), 1)),
+    )
+    binned = verified(model, x)
+    assert binned is not model and "_raw_predict" in binned.__dict__
     monkeypatch.setattr(
         "lakestack.inference.trees._binned_raw_predict",
         lambda self, x, n_threads=None: np.zeros((len(x), 1)),
