@@ -137,7 +137,10 @@ def test_a_new_version_waits_for_a_listed_approver(
     assert waiting.trigger_type == "MODEL_VERSION_CREATED"
     assert waiting.parameters == {"model_name": MODEL, "model_version": "1"}
     registry: ModelRegistry = ws.registry
-    assert registry.get_version(MODEL, 1).deployment_state == "APPROVAL"
+    # the paused run's orchestrator tags the version as it exits
+    wait_for(
+        lambda: waiting if registry.get_version(MODEL, 1).deployment_state == "APPROVAL" else None
+    )
 
     bob = project("bob")
     with pytest.raises(ApprovalError, match=r"bob may not approve versions of model main\.ml\.clf"):
@@ -198,6 +201,10 @@ def test_cancel_and_destroy_leave_no_stale_deployment(
     assert ws.run("train").state == "SUCCESS"
     paused = wait_for(lambda: deployment_run(ws, 1, "WAITING_FOR_APPROVAL"))
     registry: ModelRegistry = ws.registry
+    # the paused run's orchestrator tags the version as it exits
+    wait_for(
+        lambda: paused if registry.get_version(MODEL, 1).deployment_state == "APPROVAL" else None
+    )
     before = registry.get_version(MODEL, 1).tags
     bob = project("bob")
     with pytest.raises(ApprovalError):
