@@ -176,3 +176,40 @@ def test_a_body_in_chunks_is_read_whole() -> None:
     answer = asyncio.run(run())
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"predictions": [20.0, 30.0]}
+
+
+def test_array_predictions_equal_sklearn_for_linear_and_other_models() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    from lakestack.serving.models import _linear_parts, _on_array
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    labels = {
+        "binary": (x[:, 0] + x[:, 1] > 0).astype(int),
+        "multiclass": np.digitize(x[:, 0], [-0.5, 0.5]),
+        "strings": np.array(["no", "yes"])[(x[:, 2] > 0).astype(int)],
+    }
+    models = [
+        LogisticRegression(max_iter=500),
+        RidgeClassifier(),
+        SGDClassifier(random_state=0),
+        LinearSVC(),
+        RandomForestClassifier(n_estimators=5, random_state=0),
+        make_pipeline(StandardScaler(), LogisticRegression()),
+    ]
+    probe = rng.normal(scale=3, size=(200, 5))
+    for model in models:
+        for y in labels.values():
+            model.fit(x, y)
+            direct = _on_array(model)
+            for rows in (probe, probe[:1]):
+                assert np.array_equal(direct(rows), model.predict(rows)), (model, y[:3])
+    assert _linear_parts(LogisticRegression().fit(x, labels["binary"])) is not None
+    assert _linear_parts(RandomForestClassifier(n_estimators=2).fit(x, labels["binary"])) is None
+    with pytest.raises(ValueError, match="NaN"):  # sklearn's own check still runs
+        _on_array(LogisticRegression().fit(x, labels["binary"]))(np.array([[np.nan] * 5]))
