@@ -71,8 +71,10 @@ class ForeignCpu(threading.Thread):
     """Samples /proc while a benchmark subprocess runs: CPU used by processes outside it.
 
     Processes in the subprocess's session (it is started with ``start_new_session``, and its
-    workers inherit the session) and this harness are ours; every other process is foreign
-    load. Processes that live less than one sampling interval are missed.
+    workers inherit the session), their descendants (a child that starts its own session, such
+    as the serving side's capture writer process, is still the benchmark's own work) and this
+    harness are ours; every other process is foreign load. Processes that live less than one
+    sampling interval are missed.
     """
 
     def __init__(self, interval: float = 0.5) -> None:
@@ -86,6 +88,7 @@ class ForeignCpu(threading.Thread):
 
     def sample(self) -> None:
         """Add the CPU ticks foreign processes used since the previous sample."""
+        procs: dict[int, tuple[int, int, int]] = {}  # pid: (parent, session, ticks)
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -94,8 +97,31 @@ class ForeignCpu(threading.Thread):
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            pid, session, ticks = int(entry.name), int(fields[3]), int(fields[11]) + int(fields[12])
-            if session in self.ours or pid == os.getpid():
+            procs[int(entry.name)] = (
+                int(fields[1]),
+                int(fields[3]),
+                int(fields[11]) + int(fields[12]),
+            )
+        own: dict[int, bool] = {os.getpid(): True}
+
+        def ours(pid: int) -> bool:
+            chain = []
+            while pid not in own:
+                info = procs.get(pid)
+                if info is None or pid <= 1:
+                    own[pid] = False
+                    break
+                if info[1] in self.ours:
+                    own[pid] = True
+                    break
+                chain.append(pid)
+                pid = info[0]
+            for link in chain:
+                own[link] = own[pid]
+            return own[pid]
+
+        for pid, (_parent, _session, ticks) in procs.items():
+            if ours(pid):
                 continue
             previous = self.seen.get(pid)
             self.seen[pid] = ticks
