@@ -31,6 +31,7 @@ Retry semantics live in the type, never in message text: the orchestrator retrie
     │   └── ApprovalError        an approval that cannot be given: not waiting, not an approver
     ├── EvaluationError          a model evaluation that cannot be done (bad metric, no label)
     ├── InferenceError           a batch inference that cannot be done (bad input or output)
+    ├── MonitorError             a profile or drift that cannot be computed (bad column, type)
     └── UsageError               wrong options given to a command (exit 2 in the CLI)
 """
 
@@ -55,6 +56,7 @@ __all__ = [
     "LakestackError",
     "Location",
     "ModelNotFoundError",
+    "MonitorError",
     "NotFoundError",
     "ReferenceError_",
     "RegistryError",
@@ -221,6 +223,10 @@ class EvaluationError(LakestackError, TerminalError):
 
 class InferenceError(LakestackError, TerminalError):
     """A batch inference that cannot be done: a missing input column, a bad output table."""
+
+
+class MonitorError(LakestackError, TerminalError):
+    """A monitor, profile or drift that cannot be computed: a missing column, mismatched types."""
 
 
 class UsageError(LakestackError, TerminalError):

@@ -1,0 +1,467 @@
+"""Drift between two samples of one column: the statistics of a ``_drift_metrics`` row.
+
+A monitor compares each window with the previous one (CONSECUTIVE) and with the baseline
+(BASELINE). This module holds the arithmetic of one such comparison, column by column, with the
+Databricks column names (``ks_test``, ``chi_squared_test``, ``js_distance``,
+``wasserstein_distance``, ``population_stability_index``, ``tv_distance``,
+``l_infinity_distance``) so the refresh can write them as they are. The formula choices (bins,
+log base, normalisation) are fixed here as constants and stated in ``docs/monitoring.md``.
+
+Drift is declared by a ``DriftRule``: a test's p-value below ``alpha`` *and* an effect size at
+least a threshold, and never when either side has fewer than ``min_count`` values. A tiny window
+therefore raises nothing, and a huge one does not flag a negligible shift just because its
+p-value is small.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakestack.errors import MonitorError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = [
+    "JS_BASE",
+    "PSI_BINS",
+    "PSI_EPSILON",
+    "WASSERSTEIN_STD_FLOOR",
+    "ColumnDrift",
+    "DriftRule",
+    "Kind",
+    "StatisticalTest",
+    "column_drift",
+    "column_kind",
+    "table_drift",
+]
+
+Kind = Literal["numeric", "categorical"]
+KINDS: tuple[Kind, ...] = ("numeric", "categorical")
+
+PSI_BINS = 10
+"""Numeric columns are binned at the reference's deciles (right-closed, open-ended bins)."""
+PSI_EPSILON = 1e-4
+"""An empty bin's share is replaced by this in PSI only (ln 0 is undefined); no renormalising."""
+JS_BASE = 2
+"""Jensen-Shannon distance in base 2, so it lies in [0, 1]."""
+WASSERSTEIN_STD_FLOOR = 1e-3
+"""``wasserstein_normed`` divides by max(std(reference), this), as Evidently does."""
+
+
+@dataclass(frozen=True)
+class StatisticalTest:
+    """A test result as the drift table stores it: ``struct<statistic: double, pvalue: double>``."""
+
+    statistic: float
+    pvalue: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The struct value of the drift table column."""
+        return {"statistic": self.statistic, "pvalue": self.pvalue}
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """When a difference counts as drift, at any sample size.
+
+    Attributes:
+        min_count: Fewest non-missing values on each side below which nothing is computed or
+            declared (the statistics are NULL): a window of five rows says nothing.
+        alpha: Significance level of the KS and chi-squared tests.
+        min_ks_statistic: Smallest KS statistic D (the largest gap between the two CDFs) that
+            counts as drift for a numeric column.
+        min_cramers_v: Smallest Cramér's V that counts as drift for a categorical column.
+    """
+
+    min_count: int = 30
+    alpha: float = 0.05
+    min_ks_statistic: float = 0.1
+    min_cramers_v: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.min_count < 1:
+            raise MonitorError(
+                f"min_count {self.min_count} is not allowed: give a count of at least 1"
+            )
+        if not 0.0 < self.alpha < 1.0:
+            raise MonitorError(f"alpha {self.alpha} is not allowed: give a level in (0, 1)")
+        for name in ("min_ks_statistic", "min_cramers_v"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise MonitorError(f"{name} {value} is not allowed: give an effect size in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The drift of one column between a reference (``_cmp``) and a current sample.
+
+    The metric fields carry the Databricks drift-table names. A metric that does not apply to the
+    column's kind, or that is not computed because a side has fewer than ``min_count`` values, is
+    ``None`` (NULL in the table). ``wasserstein_normed`` and ``cramers_v`` are lakestack's effect
+    sizes beside the raw distance and the p-value.
+    """
+
+    column_name: str | None
+    kind: Kind
+    count: int
+    count_cmp: int
+    num_missing: int
+    num_missing_cmp: int
+    ks_test: StatisticalTest | None = None
+    chi_squared_test: StatisticalTest | None = None
+    js_distance: float | None = None
+    wasserstein_distance: float | None = None
+    wasserstein_normed: float | None = None
+    population_stability_index: float | None = None
+    tv_distance: float | None = None
+    l_infinity_distance: float | None = None
+    cramers_v: float | None = None
+    drift_detected: bool = False
+    reason: str = ""
+
+    def metrics(self) -> dict[str, Any]:
+        """The drift-table metric columns of this column, tests as ``{statistic, pvalue}``."""
+        return {
+            "ks_test": self.ks_test.as_dict() if self.ks_test else None,
+            "chi_squared_test": self.chi_squared_test.as_dict() if self.chi_squared_test else None,
+            "js_distance": self.js_distance,
+            "wasserstein_distance": self.wasserstein_distance,
+            "population_stability_index": self.population_stability_index,
+            "tv_distance": self.tv_distance,
+            "l_infinity_distance": self.l_infinity_distance,
+        }
+
+
+def column_kind(data_type: pa.DataType) -> Kind | None:
+    """``numeric`` for integers, floats and decimals; ``categorical`` for strings and booleans.
+
+    Other types (timestamps, dates, nested) get ``None``: their windows differ by construction or
+    have no order worth testing, so a monitor does not compute their drift.
+    """
+    if pa.types.is_dictionary(data_type):
+        return column_kind(data_type.value_type)
+    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type):
+        return "numeric"
+    if pa.types.is_decimal(data_type):
+        return "numeric"
+    if (
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_boolean(data_type)
+    ):
+        return "categorical"
+    if hasattr(pa.types, "is_string_view") and pa.types.is_string_view(data_type):
+        return "categorical"
+    return None
+
+
+def column_drift(
+    reference: Any,
+    current: Any,
+    *,
+    column_name: str | None = None,
+    kind: Kind | None = None,
+    rule: DriftRule | None = None,
+) -> ColumnDrift:
+    """Compare ``current`` with ``reference`` and say whether the column drifted.
+
+    Args:
+        reference: The comparison sample (previous window or baseline): a numpy array, an Arrow
+            array or chunked array. Nulls (and NaN in float columns) are excluded and counted.
+        current: The window's sample, in the same forms.
+        column_name: Named in error messages and carried into the result.
+        kind: ``numeric`` or ``categorical``; by default taken from the Arrow type.
+        rule: When drift is declared; ``DriftRule()`` by default.
+
+    Raises:
+        MonitorError: An unknown kind, a type with no drift (timestamps, nested), or sides whose
+            kinds differ (a number against a string).
+    """
+    rule = rule or DriftRule()
+    label = f"column {column_name!r}" if column_name else "the column"
+    ref, cur = _as_arrow(reference, label), _as_arrow(current, label)
+    kind = _resolve_kind(ref, cur, kind, label)
+    if kind == "numeric":
+        ref_values, ref_missing = _numeric_values(ref)
+        cur_values, cur_missing = _numeric_values(cur)
+        count, count_cmp = len(cur_values), len(ref_values)
+    else:
+        ref_counts, ref_missing = _category_counts(ref)
+        cur_counts, cur_missing = _category_counts(cur)
+        count, count_cmp = sum(cur_counts.values()), sum(ref_counts.values())
+    base = ColumnDrift(column_name, kind, count, count_cmp, cur_missing, ref_missing)
+    short = _too_few(count, count_cmp, rule.min_count)
+    if short:
+        return _replace(base, reason=short)
+    if kind == "numeric":
+        return _numeric_drift(base, ref_values, cur_values, rule)
+    return _categorical_drift(base, ref_counts, cur_counts, rule)
+
+
+def table_drift(
+    reference: pa.Table,
+    current: pa.Table,
+    columns: Sequence[str] | None = None,
+    *,
+    rule: DriftRule | None = None,
+) -> list[ColumnDrift]:
+    """``column_drift`` for each column of two tables.
+
+    Args:
+        reference: The comparison window or baseline.
+        current: The window.
+        columns: Columns to compare; by default every column of ``current`` whose type has a
+            drift kind (``column_kind``) and that ``reference`` also has.
+        rule: When drift is declared.
+
+    Raises:
+        MonitorError: A named column missing from either table, or of a type with no drift.
+    """
+    if columns is None:
+        columns = [
+            f.name
+            for f in current.schema
+            if column_kind(f.type) and f.name in reference.schema.names
+        ]
+    for name in columns:
+        for side, table in (("reference", reference), ("current", current)):
+            if name not in table.schema.names:
+                raise MonitorError(
+                    f"column {name!r} is not in the {side} table: "
+                    f"its columns are {', '.join(table.schema.names)}"
+                )
+    return [
+        column_drift(reference[name], current[name], column_name=name, rule=rule)
+        for name in columns
+    ]
+
+
+def _as_arrow(values: Any, label: str) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise MonitorError(
+            f"{label} has shape {array.shape}: give a one-dimensional array of values"
+        )
+    # from_pandas turns None and float NaN into nulls, the same for every numpy dtype
+    return pa.array(array, from_pandas=True)
+
+
+def _resolve_kind(ref: pa.Array, cur: pa.Array, kind: Kind | None, label: str) -> Kind:
+    if kind is not None:
+        if kind not in KINDS:
+            raise MonitorError(f"kind {kind!r} is not known: give one of {', '.join(KINDS)}")
+        return kind
+    kinds: list[Kind] = []
+    for array in (ref, cur):
+        if pa.types.is_null(array.type):
+            continue  # an all-null side says nothing about the kind
+        found = column_kind(array.type)
+        if found is None:
+            raise MonitorError(
+                f"{label} has type {array.type}: drift is computed for numbers, strings and "
+                "booleans; leave the column out or cast it"
+            )
+        kinds.append(found)
+    if len(set(kinds)) > 1:
+        raise MonitorError(
+            f"{label} is {ref.type} in the reference and {cur.type} in the current window: "
+            "cast both sides to one type"
+        )
+    return kinds[0] if kinds else "categorical"
+
+
+def _numeric_values(array: pa.Array) -> tuple[npt.NDArray[np.float64], int]:
+    import numpy as np
+
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    present = pc.drop_null(array)
+    if pa.types.is_null(present.type) or len(present) == 0:
+        return np.empty(0, dtype=np.float64), len(array)
+    values = np.asarray(present.cast(pa.float64()).to_numpy(zero_copy_only=False))
+    finite = ~np.isnan(values)
+    kept = values[finite]
+    return kept, len(array) - len(kept)
+
+
+def _category_counts(array: pa.Array) -> tuple[dict[Any, int], int]:
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    present = pc.drop_null(array)
+    if pa.types.is_null(present.type) or len(present) == 0:
+        return {}, len(array)
+    if pa.types.is_floating(present.type):
+        present = pc.filter(present, pc.invert(pc.is_nan(present)))
+    counted = pc.value_counts(present)
+    values = counted.field("values").to_pylist()
+    counts = counted.field("counts").to_pylist()
+    return dict(zip(values, counts, strict=True)), len(array) - len(present)
+
+
+def _too_few(count: int, count_cmp: int, min_count: int) -> str:
+    if count_cmp < min_count:
+        return f"too few values: the reference has {count_cmp}, fewer than min_count {min_count}"
+    if count < min_count:
+        return f"too few values: the window has {count}, fewer than min_count {min_count}"
+    return ""
+
+
+def _replace(drift: ColumnDrift, **changes: Any) -> ColumnDrift:
+    from dataclasses import replace
+
+    return replace(drift, **changes)
+
+
+def _numeric_drift(
+    base: ColumnDrift,
+    ref: npt.NDArray[np.float64],
+    cur: npt.NDArray[np.float64],
+    rule: DriftRule,
+) -> ColumnDrift:
+    import numpy as np
+    from scipy import stats
+
+    ks = stats.ks_2samp(ref, cur)
+    ks_test = StatisticalTest(float(ks.statistic), float(ks.pvalue))
+    wasserstein = float(stats.wasserstein_distance(ref, cur))
+    normed = wasserstein / max(float(np.std(ref)), WASSERSTEIN_STD_FLOOR)
+    p, q = _binned_shares(ref, cur)
+    drifted = ks_test.pvalue < rule.alpha and ks_test.statistic >= rule.min_ks_statistic
+    reason = _reason(
+        drifted, "KS", ks_test, "D", ks_test.statistic, rule.alpha, rule.min_ks_statistic
+    )
+    return _replace(
+        base,
+        ks_test=ks_test,
+        wasserstein_distance=wasserstein,
+        wasserstein_normed=normed,
+        population_stability_index=_psi(p, q),
+        js_distance=_js_distance(p, q),
+        tv_distance=_tv_distance(p, q),
+        l_infinity_distance=_l_infinity_distance(p, q),
+        drift_detected=drifted,
+        reason=reason,
+    )
+
+
+def _categorical_drift(
+    base: ColumnDrift,
+    ref_counts: Mapping[Any, int],
+    cur_counts: Mapping[Any, int],
+    rule: DriftRule,
+) -> ColumnDrift:
+    import numpy as np
+
+    categories = sorted(set(ref_counts) | set(cur_counts), key=lambda v: (type(v).__name__, v))
+    ref = np.array([ref_counts.get(c, 0) for c in categories], dtype=np.float64)
+    cur = np.array([cur_counts.get(c, 0) for c in categories], dtype=np.float64)
+    chi2 = _chi_squared(ref, cur)
+    cramers_v = math.sqrt(chi2.statistic / (ref.sum() + cur.sum()))
+    p, q = ref / ref.sum(), cur / cur.sum()
+    drifted = chi2.pvalue < rule.alpha and cramers_v >= rule.min_cramers_v
+    reason = _reason(
+        drifted, "chi-squared", chi2, "Cramér's V", cramers_v, rule.alpha, rule.min_cramers_v
+    )
+    return _replace(
+        base,
+        chi_squared_test=chi2,
+        cramers_v=cramers_v,
+        js_distance=_js_distance(p, q),
+        tv_distance=_tv_distance(p, q),
+        l_infinity_distance=_l_infinity_distance(p, q),
+        drift_detected=drifted,
+        reason=reason,
+    )
+
+
+def _reason(
+    drifted: bool,
+    test_name: str,
+    test: StatisticalTest,
+    effect_name: str,
+    effect: float,
+    alpha: float,
+    min_effect: float,
+) -> str:
+    p_side = "<" if test.pvalue < alpha else ">="
+    e_side = ">=" if effect >= min_effect else "<"
+    verdict = "drift" if drifted else "no drift"
+    return (
+        f"{verdict}: {test_name} p-value {test.pvalue:.3g} {p_side} alpha {alpha:g}, "
+        f"{effect_name} {effect:.3g} {e_side} {min_effect:g}"
+    )
+
+
+def _binned_shares(
+    ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Shares of both samples in bins cut at the reference's deciles.
+
+    Interior edges are the reference's quantiles at 1/10 … 9/10 with duplicates removed (a
+    column with few distinct values gets fewer bins); bins are right-closed and the outer two
+    are open-ended, so every current value falls in a bin.
+    """
+    import numpy as np
+
+    edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, PSI_BINS + 1)[1:-1]))
+    bins = len(edges) + 1
+    ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=bins)
+    cur_counts = np.bincount(np.searchsorted(edges, cur, side="left"), minlength=bins)
+    return ref_counts / len(ref), cur_counts / len(cur)
+
+
+def _chi_squared(ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> StatisticalTest:
+    """Pearson's test of homogeneity on the 2-by-k table of counts, without Yates' correction."""
+    from scipy import stats
+
+    if len(ref) < 2:
+        return StatisticalTest(0.0, 1.0)  # one category on both sides: nothing can differ
+    result = stats.chi2_contingency([ref, cur], correction=False)
+    return StatisticalTest(float(result.statistic), float(result.pvalue))
+
+
+def _psi(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> float:
+    import numpy as np
+
+    p = np.where(p == 0, PSI_EPSILON, p)
+    q = np.where(q == 0, PSI_EPSILON, q)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _js_distance(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> float:
+    """√(½ KL(P‖M) + ½ KL(Q‖M)) in base 2; 0 · log 0 = 0, and never NaN for equal inputs."""
+    import numpy as np
+
+    m = (p + q) / 2
+
+    def kl(a: npt.NDArray[np.float64]) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log(a[nz] / m[nz]))) / math.log(JS_BASE)
+
+    return math.sqrt(max(0.5 * kl(p) + 0.5 * kl(q), 0.0))
+
+
+def _tv_distance(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> float:
+    import numpy as np
+
+    return float(0.5 * np.sum(np.abs(p - q)))
+
+
+def _l_infinity_distance(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> float:
+    import numpy as np
+
+    return float(np.max(np.abs(p - q)))
