@@ -15,8 +15,13 @@ GIL. The writer:
 * on SIGTERM (the server stopping) or when its parent is gone (the server was killed), writes
   everything there is and exits.
 
+It runs on the CPUs the server is not pinned to (``writer_cpus``): a server pinned to some
+CPUs (``taskset``, a cpuset) keeps them for requests; an unpinned server's writer is unpinned
+too. ``LAKESTACK_CAPTURE_WRITER_CPUS`` overrides the choice (a CPU list such as ``2,3`` or
+``4-7``, or ``inherit`` for the server's own CPUs).
+
 Run it by hand as ``python -m lakestack.serving.capture_writer --warehouse W --spool-dir D``
-(``--parent-pid``, ``--flush-seconds``; the catalog's storage options as JSON in
+(``--parent-pid``, ``--flush-seconds``, ``--cpus``; the catalog's storage options as JSON in
 ``LAKESTACK_CAPTURE_STORAGE_OPTIONS``, never on the command line).
 """
 
@@ -38,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lakestack.errors import UsageError
 from lakestack.lake import Catalog
 from lakestack.serving.capture import (
     _RETRY_SECONDS,
@@ -47,11 +53,20 @@ from lakestack.serving.capture import (
     _Writer,
 )
 
-__all__ = ["STORAGE_ENV", "CaptureWriter", "WriterProcess", "main", "start_writer"]
+__all__ = [
+    "CPUS_ENV",
+    "STORAGE_ENV",
+    "CaptureWriter",
+    "WriterProcess",
+    "main",
+    "start_writer",
+    "writer_cpus",
+]
 
 log = logging.getLogger(__name__)
 
 STORAGE_ENV = "LAKESTACK_CAPTURE_STORAGE_OPTIONS"
+CPUS_ENV = "LAKESTACK_CAPTURE_WRITER_CPUS"
 _WRITER_LOCK = ".writer.lock"
 _POLL_SECONDS = 0.1  # how often pending bytes are looked at between timed writes
 _FINAL_ATTEMPTS = 3
@@ -301,9 +316,65 @@ def start_writer(
         "--flush-seconds",
         str(flush_seconds),
     ]
+    cpus = writer_cpus()
+    if cpus is not None:
+        command += ["--cpus", _cpu_list(cpus)]
     env = dict(os.environ)
     env[STORAGE_ENV] = json.dumps(dict(storage_options or {}))
     return WriterProcess(command, env, Path(spool_dir))
+
+
+def writer_cpus() -> set[int] | None:
+    """The CPUs a writer started by this process runs on; None: the same as this process.
+
+    A process pinned to some of the machine's CPUs leaves its writer the others, so that the
+    writer's Arrow and Delta work never competes with the requests on the CPUs the operator
+    reserved for them (a child inherits its parent's pinning). An unpinned process, or one
+    pinned to every CPU, keeps its writer beside it (the writer runs at ``nice 5``).
+    ``LAKESTACK_CAPTURE_WRITER_CPUS`` decides instead when set: a CPU list (``2,3``, ``4-7``)
+    or ``inherit``.
+
+    Raises:
+        UsageError: ``LAKESTACK_CAPTURE_WRITER_CPUS`` is neither a CPU list nor ``inherit``.
+    """
+    chosen = os.environ.get(CPUS_ENV, "").strip()
+    if chosen == "inherit":
+        return None
+    if chosen:
+        return _parse_cpus(chosen, CPUS_ENV)
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    others = set(range(os.cpu_count() or 1)).difference(os.sched_getaffinity(0))
+    return others or None
+
+
+def _parse_cpus(text: str, where: str) -> set[int]:
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        cpus.clear()
+    if not cpus or min(cpus) < 0:
+        raise UsageError(
+            f"{where} must be a CPU list such as 0,2 or 4-7, or inherit, not '{text}'; "
+            "fix or unset it"
+        )
+    return cpus
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
+
+
+def _run_on(cpus: set[int]) -> None:
+    """Move this process to ``cpus``; stay where it is when none of them is allowed here (a
+    cpuset without them) or the platform cannot pin."""
+    try:
+        os.sched_setaffinity(0, cpus)
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot run on CPUs %s (%s); staying on the server's", _cpu_list(cpus), exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,8 +384,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spool-dir", required=True, type=Path)
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--flush-seconds", type=float, default=1.0)
+    parser.add_argument("--cpus", default=None, help="a CPU list to run on, such as 2,3 or 4-7")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="capture writer: %(message)s")
+    if args.cpus:
+        _run_on(_parse_cpus(args.cpus, "--cpus"))
     stopping = threading.Event()
     handler: Callable[[int, Any], None] = lambda _signum, _frame: stopping.set()  # noqa: E731
     signal.signal(signal.SIGTERM, handler)
