@@ -411,6 +411,7 @@ class _Invoke(Response):
     """A FastAPI handler's answer that scores the request as the fast path does."""
 
     def __init__(self, state: ServingState, endpoint: Endpoint, entity: ServedEntity | None):
+        super().__init__()  # FastAPI sets attributes (background tasks) on what handlers return
         self._route = state, endpoint, entity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]

@@ -213,3 +213,26 @@ def test_array_predictions_equal_sklearn_for_linear_and_other_models() -> None:
     assert _linear_parts(RandomForestClassifier(n_estimators=2).fit(x, labels["binary"])) is None
     with pytest.raises(ValueError, match="NaN"):  # sklearn's own check still runs
         _on_array(LogisticRegression().fit(x, labels["binary"]))(np.array([[np.nan] * 5]))
+
+
+def test_fastapi_routes_score_as_the_fast_path_does() -> None:
+    state = _state()
+    app = create_app(state)
+    app._fast = {}  # type: ignore[attr-defined]  # every request goes through FastAPI's routing
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [
+                await client.post(path, json=ROW)
+                for path in (
+                    "/invocations",
+                    "/serving-endpoints/iris/invocations",
+                    "/serving-endpoints/iris/served-models/v3/invocations",
+                )
+            ]
+
+    for answer in asyncio.run(run()):
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": [15.0]}
+        assert answer.headers["x-lakestack-model-version"] == "m.s.iris/3"
