@@ -29,6 +29,7 @@ def connect(relations: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnec
     # DuckDB 1.5 plans an ASOF join over Arrow inputs as a nested loop below this threshold
     # (30 s instead of 0.2 s on 100k x 1M rows); the merge plan is right at every size
     con.execute("SET asof_loop_join_threshold = 0")
+    con.execute("SET enable_progress_bar = false")  # it drew on stdout, even outside a terminal
     for name, relation in (relations or {}).items():
         con.register(name, relation)
     return con
