@@ -410,7 +410,7 @@ def _encoded(table_name: str, records: Sequence[Mapping[str, Any]]) -> bytes:
     """The spool lines of ``records``, checked: every field there, inputs a mapping without
     reserved names, every value JSON."""
     for row in records:
-        if not _REQUIRED.issubset(row.keys()):
+        if not row.keys() >= _REQUIRED:
             missing = sorted(_REQUIRED.difference(row.keys()))
             raise InferenceError(
                 f"inference table {table_name}: a record has no {', '.join(missing)} "
@@ -844,6 +844,8 @@ def _brief(value: Any) -> str:
 
 def _write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is written (a regular file writes all at once)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, data)  # all of it, but for a full disk or a signal
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
