@@ -146,6 +146,8 @@ def bench_env(**extra: str) -> dict[str, str]:
     """The environment for every side: one BLAS/OpenMP thread per process unless overridden."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("VIRTUAL_ENV", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # each side names its own store
+        env.pop(name, None)
     env.update(extra)
     return env
 

@@ -265,6 +265,7 @@ def step_seeds(spec: dict[str, Any]) -> dict[str, Any]:
 
     catalog = catalog_of(spec)
     mlflow.set_tracking_uri(spec["tracking_uri"])
+    mlflow.set_registry_uri(spec["tracking_uri"])  # not one inherited from the environment
     uri = spec["uris"][spec["model"]]
     source = catalog.table_uri(spec["tables"][spec["size"]])
     output = Path(spec["root"]) / f"seeds_out_{time.monotonic_ns()}"
