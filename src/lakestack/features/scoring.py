@@ -32,7 +32,7 @@ from lakestack.features.spec import FeatureSpec
 from lakestack.features.training import check_lookups
 from lakestack.registry import LoadedModel
 
-__all__ = ["PREDICT_ROWS", "RESULT_TYPES", "Scorer"]
+__all__ = ["PREDICT_ROWS", "RESULT_TYPES", "Scorer", "predict_threads"]
 
 PREDICT_ROWS = 100_000
 PREDICTION = "prediction"
@@ -48,7 +48,8 @@ RESULT_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _threads() -> int:
+def predict_threads() -> int:
+    """Threads to predict on: ``LAKESTACK_SCORE_THREADS``, else the usable CPUs (at most 4)."""
     configured = os.environ.get("LAKESTACK_SCORE_THREADS")
     if configured:
         return max(1, int(configured))
@@ -176,7 +177,7 @@ class Scorer:
         predict = self.model.predict
         if not slices:
             return pa.chunked_array([], type=self.result_type)
-        workers = _threads() if self.model.flavor == "sklearn" else 1
+        workers = predict_threads() if self.model.flavor == "sklearn" else 1
         if workers > 1 and len(slices) > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 parts = list(pool.map(lambda part: _predict_slice(predict, part), slices))

@@ -11,7 +11,6 @@ At most one chunk per thread, plus one, is in flight, so memory does not grow wi
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from lakestack.errors import InferenceError
+from lakestack.features.scoring import predict_threads
 
 __all__ = [
     "BATCH_ROWS",
@@ -39,18 +39,6 @@ PROBABILITY_TYPE = pa.map_(pa.string(), pa.float64())
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def predict_threads() -> int:
-    """Threads to predict on: ``LAKESTACK_SCORE_THREADS``, else the usable CPUs (at most 4)."""
-    configured = os.environ.get("LAKESTACK_SCORE_THREADS")
-    if configured:
-        return max(1, int(configured))
-    try:
-        usable = len(os.sched_getaffinity(0))  # the CPUs this process may run on
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(4, usable))
 
 
 class Predictor:
