@@ -32,7 +32,7 @@ from lakestack.features.spec import FeatureSpec
 from lakestack.features.training import check_lookups
 from lakestack.registry import LoadedModel
 
-__all__ = ["PREDICT_ROWS", "RESULT_TYPES", "Scorer", "predict_threads"]
+__all__ = ["PREDICT_ROWS", "RESULT_TYPES", "Scorer", "prediction_array", "predict_threads"]
 
 PREDICT_ROWS = 100_000
 PREDICTION = "prediction"
@@ -186,23 +186,44 @@ class Scorer:
         return pa.chunked_array([self._as_result(p) for p in parts], type=self.result_type)
 
     def _as_result(self, values: Any) -> pa.Array:
-        import numpy as np
+        return prediction_array(
+            values, self.result_type, model_uri=self.model_uri, need="score_batch", verb="returned"
+        )
 
-        array = np.asarray(values)
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim != 1:
-            raise FeatureError(
-                f"model {self.model_uri} returned predictions of shape {array.shape}; "
-                "score_batch needs one value per row"
-            )
-        try:
-            return pa.array(array).cast(self.result_type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise FeatureError(
-                f"the predictions of model {self.model_uri} ({array.dtype}) cannot be returned "
-                f"as {self.result_type}: {exc}; pass result_type='string' or the matching type"
-            ) from None
+
+def prediction_array(
+    values: Any,
+    result_type: pa.DataType,
+    *,
+    model_uri: str,
+    need: str,
+    verb: str,
+    error: type[Exception] = FeatureError,
+) -> pa.Array:
+    """A model's predictions as one Arrow array of ``result_type`` (a column of one is flattened).
+
+    Raises:
+        error: Not one value per row, or values that cannot be cast (``need`` and ``verb`` say
+            who needs them and how they are used, in the message).
+    """
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise error(
+            f"model {model_uri} returned predictions of shape {array.shape}; {need} needs one "
+            "value per row"
+        )
+    try:
+        return pa.array(array).cast(result_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise error(
+            f"the predictions of model {model_uri} ({array.dtype}) cannot be {verb} as "
+            f"{result_type}: {str(exc).splitlines()[0]}; pass result_type='string' or the "
+            "matching type"
+        ) from None
 
 
 def _predict_slice(predict: Callable[[Any], Any], part: pa.Table) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from lakestack.errors import InferenceError
-from lakestack.features.scoring import predict_threads
+from lakestack.features.scoring import predict_threads, prediction_array
 
 __all__ = [
     "BATCH_ROWS",
@@ -104,24 +104,14 @@ class Predictor:
             ) from exc
 
     def _as_result(self, values: Any) -> pa.Array:
-        import numpy as np
-
-        array = np.asarray(values)
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim != 1:
-            raise InferenceError(
-                f"model {self.model_uri} returned predictions of shape {array.shape}; batch "
-                "inference needs one value per row"
-            )
-        try:
-            return pa.array(array).cast(self.result_type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise InferenceError(
-                f"the predictions of model {self.model_uri} ({array.dtype}) cannot be stored as "
-                f"{self.result_type}: {str(exc).splitlines()[0]}; pass result_type='string' or "
-                "the matching type"
-            ) from None
+        return prediction_array(
+            values,
+            self.result_type,
+            model_uri=self.model_uri,
+            need="batch inference",
+            verb="stored",
+            error=InferenceError,
+        )
 
     def _as_map(self, values: Any) -> pa.Array:
         """An ``(n, classes)`` array as one ``{class: probability}`` map per row."""
