@@ -44,6 +44,7 @@ demo: $(STAMP) ## run the Iris project end to end on the embedded default (docs/
 
 test: $(STAMP) ## run the whole test suite
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 fast-test: $(STAMP) ## unit tests only
