@@ -9,6 +9,8 @@ case. Every MLflow error becomes a ``RegistryError``; a missing model, version o
 
 Deploying moves the ``champion`` alias and keeps the champions it replaced in the registered
 model's ``lakestack.champion_history`` tag (JSON list, oldest first), which ``rollback`` pops.
+MLflow keeps no time for an alias move, so deploy and rollback also tag the new champion with
+``lakestack.champion_since`` (ISO 8601, UTC): the monitoring report marks promotions with it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "CHAMPION_HISTORY_TAG",
+    "CHAMPION_SINCE_TAG",
     "DEPLOYMENT_RUN_TAG",
     "DEPLOYMENT_STATE_TAG",
     "MANAGED_BY_TAG",
@@ -56,6 +59,7 @@ APPROVAL_TAG = "approval"
 DEPLOYMENT_STATE_TAG = "lakestack.deployment_state"
 DEPLOYMENT_RUN_TAG = "lakestack.deployment_run_id"
 CHAMPION_HISTORY_TAG = "lakestack.champion_history"
+CHAMPION_SINCE_TAG = "lakestack.champion_since"
 MANAGED_BY_TAG = "lakestack.managed_by"
 CHAMPION, CHALLENGER = "champion", "challenger"
 PROMOTION_EXPERIMENT = "/lakestack/promoted-models"
@@ -63,7 +67,9 @@ PROMOTION_EXPERIMENT = "/lakestack/promoted-models"
 # A copy is a new version in its own registry: it is approved and deployed there, so the
 # source's approval and deployment state must not travel with it (an approval given in staging
 # would otherwise approve the copy in prod).
-NOT_COPIED_TAGS = frozenset({APPROVAL_TAG, DEPLOYMENT_STATE_TAG, DEPLOYMENT_RUN_TAG})
+NOT_COPIED_TAGS = frozenset(
+    {APPROVAL_TAG, DEPLOYMENT_STATE_TAG, DEPLOYMENT_RUN_TAG, CHAMPION_SINCE_TAG}
+)
 _NOT_COPIED_PREFIXES = ("lakestack.approval",)
 _HISTORY_KEPT = 50
 _SHOWN = 20
@@ -110,6 +116,15 @@ class ModelVersionInfo:
     def approval(self) -> str | None:
         """The ``approval`` tag (``Approved`` or ``Rejected``, in any case), if set."""
         return self.tags.get(APPROVAL_TAG)
+
+    @property
+    def champion_since(self) -> datetime | None:
+        """When the version last became the champion (deploy or rollback), if recorded."""
+        text = self.tags.get(CHAMPION_SINCE_TAG)
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            return None
 
     @property
     def lineage(self) -> dict[str, Any]:
@@ -466,6 +481,7 @@ class ModelRegistry:
                 if previous is not None:
                     self._set_history(name, history)
                 raise
+            self._mark_champion(name, number)
         if self.alias_version(name, CHALLENGER) == number:
             self.delete_alias(name, CHALLENGER)
         return DeployResult(name, number, previous)
@@ -497,6 +513,7 @@ class ModelRegistry:
         except RegistryError:
             self._set_history(name, [*history, target])
             raise
+        self._mark_champion(name, target)
         return DeployResult(name, target, current)
 
     def champion_history(self, name: str) -> list[int]:
@@ -507,6 +524,11 @@ class ModelRegistry:
         except ValueError:
             return []
         return [int(v) for v in data if isinstance(v, int)] if isinstance(data, list) else []
+
+    def _mark_champion(self, name: str, version: int) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        with self._errors(f"recording when version {version} of model {name} became champion"):
+            self.client.set_model_version_tag(name, str(version), CHAMPION_SINCE_TAG, now)
 
     def _set_history(self, name: str, history: list[int]) -> None:
         with self._errors(f"recording the champion history of model {name}"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from lakestack.errors import ModelNotFoundError, RegistryError
 from lakestack.registry import ModelRegistry
-from lakestack.registry.client import CHAMPION_HISTORY_TAG
+from lakestack.registry.client import CHAMPION_HISTORY_TAG, CHAMPION_SINCE_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -142,6 +143,25 @@ def test_rollback_skips_deleted_versions(registry: ModelRegistry, model: str) ->
     assert registry.rollback(model).version == 1
 
 
+def test_deploy_and_rollback_record_when_the_champion_changed(
+    registry: ModelRegistry, model: str
+) -> None:
+    assert registry.get_version(model, 1).champion_since is None  # never champion
+    before = datetime.now(timezone.utc)
+    registry.deploy(model, 1)
+    registry.deploy(model, 2)
+    first = registry.get_version(model, 1).champion_since
+    second = registry.get_version(model, 2).champion_since
+    assert first is not None and second is not None
+    assert before <= first <= second <= datetime.now(timezone.utc)
+    registry.deploy(model, 2)  # already champion: the time stays
+    assert registry.get_version(model, 2).champion_since == second
+    registry.rollback(model)
+    back = registry.get_version(model, 1).champion_since
+    assert back is not None and back >= second
+    assert registry.get_version(model, 1).tags[CHAMPION_SINCE_TAG] == back.isoformat()
+
+
 def test_bad_deploy_changes_nothing(registry: ModelRegistry, model: str) -> None:
     registry.deploy(model, 1)
     before = registry.get_model(model)
@@ -186,9 +206,11 @@ def test_copy_in_one_registry_keeps_lineage_but_not_approval(
             "team": "ml",
         },
     )
+    registry.deploy(model, 2)
     copy = registry.copy_version(model, 2, model + "_prod")
     assert (copy.name, copy.version) == (model + "_prod", 1)
     assert copy.approval is None and copy.deployment_state is None
+    assert copy.champion_since is None  # champion in its source registry, not in the copy's
     assert copy.tags["team"] == "ml"
     assert copy.lineage == {
         "run_id": "abc",
