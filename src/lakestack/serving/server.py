@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 SPEC_ENV = "LAKESTACK_SERVE_SPEC"
+_WORKER_HEALTHCHECK_SECONDS = 60
 _log = logging.getLogger(__name__)
 
 
@@ -142,6 +144,7 @@ def app_from_environment() -> FastAPI:
     """The app of a worker process (``uvicorn --factory``), from ``LAKESTACK_SERVE_SPEC``."""
     from lakestack.bundle import load_bundle
 
+    _stop_when_orphaned()
     spec = json.loads(os.environ[SPEC_ENV])
     bundle = load_bundle(spec["file"], target=spec["target"], variables=spec["variables"])
     return create_app(build_state(bundle, endpoint=spec["endpoint"], spool_only=True))
@@ -178,6 +181,9 @@ def serve(
         "server_header": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": int(settings.request_timeout_seconds) + 5,
+        # the supervisor kills a worker that does not answer its ping in time; a worker
+        # loading its models on a busy machine may take longer than uvicorn's 5 s
+        "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_SECONDS,
     }
     with (
         _capture_writers(bundle, state),
@@ -203,6 +209,24 @@ def serve(
             workers=workers,
             **options,
         )
+
+
+def _stop_when_orphaned(poll_seconds: float = 0.5) -> None:
+    """Stop this worker gracefully (SIGTERM to itself) once its supervisor is gone.
+
+    uvicorn's workers outlive a supervisor that was killed (SIGKILL, OOM): they would go on
+    holding the port and the inherited output pipes, serving with nobody to restart or stop
+    them. A daemon thread watches the parent pid instead.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        _log.warning("the server's supervisor (pid %d) is gone; stopping this worker", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lakestack-orphan-watch", daemon=True).start()
 
 
 class _StoppedError(Exception):

@@ -4,6 +4,7 @@ a graceful stop, a SIGKILL in the middle of the load, and ``--workers 2``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from lakestack.lake import Catalog
@@ -56,6 +58,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: teardown kills workers too
         )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 90
@@ -66,21 +69,28 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"the server did not start: {self.process.stderr}")
+                raise AssertionError(f"the server did not start: {self.kill()}")
             time.sleep(0.1)
 
     def stop(self) -> str:
         """Stop gracefully; its stderr."""
         self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=120)
+        try:
+            _, err = self.process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the server did not stop in 120 s: {self.kill()}") from None
         assert self.process.returncode == 0, err
         return err
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.communicate()
+    def kill(self) -> str:
+        """SIGKILL the server's whole process group (its workers too); its stderr."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        try:
+            _, err = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # a grandchild in another group holds the pipes
+            return "(its output pipes were still held open after the kill)"
+        return err or ""
 
 
 @pytest.fixture
@@ -209,3 +219,25 @@ def test_two_workers_both_capture_and_stop_cleanly(project: Project, servers: li
     pids = {spool.split("-")[1] for spool in spooled}
     assert len(pids) == 2, f"rows came from the spools {sorted(spooled)}"
     assert spools(project, "workers") == []
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+    project: Project, servers: list[Server]
+) -> None:
+    project.bundle(BUNDLE.format(name="orphans"))
+    server = Server(project.root, "--workers", "2")
+    servers.append(server)
+    ids, failed = load(server.url, 200, keepalive=False)
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    assert len(children) >= 3, children  # two workers and the capture writer
+    server.process.kill()  # the supervisor only, as the OOM killer would
+
+    _, alive = psutil.wait_procs(children, timeout=60)
+    assert alive == [], f"still running after their supervisor died: {alive}"
+
+    again = Server(project.root)  # finishes whatever the orphans' writer left
+    servers.append(again)
+    again.stop()
+    assert failed == 0
+    assert set(ids) <= set(table_ids(project, "orphans"))
+    assert spools(project, "orphans") == []
