@@ -270,7 +270,7 @@ def test_cli_serves_and_stops_gracefully(project: Project, slow_model: str) -> N
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.communicate(timeout=60)
     assert answers[0].status_code == 200 and answers[0].json() == {"predictions": [1.0]}
     assert process.returncode == 0, err
     assert "Server stopped" in out
