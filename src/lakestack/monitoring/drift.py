@@ -16,8 +16,10 @@ p-value is small.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JS_BASE",
+    "KS_EXACT_MAX_N",
+    "MAX_THREADS",
+    "PARALLEL_MIN_ROWS",
     "PSI_BINS",
     "PSI_EPSILON",
     "WASSERSTEIN_STD_FLOOR",
@@ -55,6 +60,15 @@ JS_BASE = 2
 """Jensen-Shannon distance in base 2, so it lies in [0, 1]."""
 WASSERSTEIN_STD_FLOOR = 1e-3
 """``wasserstein_normed`` divides by max(std(reference), this), as Evidently does."""
+PARALLEL_MIN_ROWS = 100_000
+"""``table_drift`` compares columns on several threads (one per usable CPU, at most
+``MAX_THREADS``) from this many rows (both sides together); below it the threads cost more than
+they save."""
+MAX_THREADS = 4
+"""At most this many columns at once: each holds several float64 copies of its two sides."""
+KS_EXACT_MAX_N = 10_000
+"""Samples up to this size get scipy's exact KS p-value, larger ones the asymptotic one (scipy's
+``ks_2samp`` rule for ``method="auto"``)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +228,9 @@ def table_drift(
     *,
     rule: DriftRule | None = None,
 ) -> list[ColumnDrift]:
-    """``column_drift`` for each column of two tables.
+    """``column_drift`` for each column of two tables, in the order of ``columns``.
+
+    Large tables (``PARALLEL_MIN_ROWS``) are compared a column per usable CPU at once.
 
     Args:
         reference: The comparison window or baseline.
@@ -239,10 +255,25 @@ def table_drift(
                     f"column {name!r} is not in the {side} table: "
                     f"its columns are {', '.join(table.schema.names)}"
                 )
-    return [
-        column_drift(reference[name], current[name], column_name=name, rule=rule)
-        for name in columns
-    ]
+
+    def one(name: str) -> ColumnDrift:
+        return column_drift(reference[name], current[name], column_name=name, rule=rule)
+
+    workers = min(len(columns), _drift_threads())
+    if workers < 2 or reference.num_rows + current.num_rows < PARALLEL_MIN_ROWS:
+        return [one(name) for name in columns]
+    # numpy's sorts and array arithmetic release the GIL, so columns run side by side
+    with ThreadPoolExecutor(workers, thread_name_prefix="lakestack-drift") as pool:
+        return list(pool.map(one, columns))
+
+
+def _drift_threads() -> int:
+    """The usable CPUs, at most ``MAX_THREADS`` (a thread holds a few copies of its column)."""
+    try:
+        usable = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, usable))
 
 
 def _as_arrow(values: Any, label: str) -> pa.Array:
@@ -286,6 +317,8 @@ def _resolve_kind(ref: pa.Array, cur: pa.Array, kind: Kind | None, label: str) -
 
 
 def _numeric_values(array: pa.Array) -> tuple[npt.NDArray[np.float64], int]:
+    """The column's numbers as float64, **sorted**, without nulls and NaN; and how many were left
+    out. Every numeric statistic works on this one sorted copy."""
     import numpy as np
 
     if pa.types.is_dictionary(array.type):
@@ -293,9 +326,8 @@ def _numeric_values(array: pa.Array) -> tuple[npt.NDArray[np.float64], int]:
     present = pc.drop_null(array)
     if pa.types.is_null(present.type) or len(present) == 0:
         return np.empty(0, dtype=np.float64), len(array)
-    values = np.asarray(present.cast(pa.float64()).to_numpy(zero_copy_only=False))
-    finite = ~np.isnan(values)
-    kept = values[finite]
+    values = np.sort(np.asarray(present.cast(pa.float64()).to_numpy(zero_copy_only=False)))
+    kept = values[: np.searchsorted(values, np.nan)]  # numpy sorts NaN after everything else
     return kept, len(array) - len(kept)
 
 
@@ -333,17 +365,14 @@ def _numeric_drift(
     cur: npt.NDArray[np.float64],
     rule: DriftRule,
 ) -> ColumnDrift:
+    """The numeric metrics of two **sorted** samples."""
     import numpy as np
-    from scipy import stats
 
-    with warnings.catch_warnings():
-        # scipy falls back from the exact to the asymptotic p-value on its own and says so
-        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)
-        ks = stats.ks_2samp(ref, cur)
-    ks_test = StatisticalTest(float(ks.statistic), float(ks.pvalue))
-    wasserstein = float(stats.wasserstein_distance(ref, cur))
-    normed = wasserstein / max(float(np.std(ref)), WASSERSTEIN_STD_FLOOR)
-    p, q = _binned_shares(ref, cur)
+    # an infinite value makes W, the std and some edges inf or NaN, as in scipy and numpy
+    with np.errstate(invalid="ignore"):
+        ks_test, wasserstein = _ks_and_wasserstein(ref, cur)
+        normed = wasserstein / max(float(np.std(ref)), WASSERSTEIN_STD_FLOOR)
+        p, q = _binned_shares(ref, cur)
     drifted = ks_test.pvalue < rule.alpha and ks_test.statistic >= rule.min_ks_statistic
     reason = _reason(
         drifted, "KS", ks_test, "D", ks_test.statistic, rule.alpha, rule.min_ks_statistic
@@ -360,6 +389,67 @@ def _numeric_drift(
         drift_detected=drifted,
         reason=reason,
     )
+
+
+def _ks_and_wasserstein(
+    ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
+) -> tuple[StatisticalTest, float]:
+    """KS and Wasserstein-1 of two sorted samples from one merge of the two.
+
+    Both compare the empirical CDFs F_R and F_C on the pooled values, as
+    ``scipy.stats.ks_2samp`` and ``scipy.stats.wasserstein_distance`` do, with the same
+    arithmetic, so the results are theirs (bit for bit in practice) without their sorts:
+    D = max |F_R - F_C| and W = sum of |F_R - F_C| * (x_{k+1} - x_k).
+    """
+    import numpy as np
+
+    n_ref, n_cur = len(ref), len(cur)
+    pooled = np.concatenate((ref, cur))
+    order = np.argsort(pooled, kind="stable")  # two sorted runs: a linear merge
+    merged = pooled[order]
+    # counts of each side at or before each position, as floats (exact below 2**53)
+    cur_seen = np.cumsum(order >= n_ref, dtype=np.float64)
+    gap = np.arange(1.0, len(merged) + 1.0)
+    gap -= cur_seen
+    gap /= n_ref
+    cur_seen /= n_cur
+    gap -= cur_seen
+    np.abs(gap, out=gap)  # |F_R - F_C| at each position
+    # between equal values the step is 0, so where the gap is read inside a tie does not matter
+    steps = np.diff(merged)
+    steps *= gap[:-1]
+    wasserstein = float(np.sum(steps))
+    # the CDFs are right-continuous: read them at the last of equal values
+    last = np.empty(len(merged), dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=last[:-1])
+    last[-1] = True
+    statistic = float(np.max(gap) if last.all() else np.max(gap[last]))
+    return _ks_test(ref, cur, statistic), wasserstein
+
+
+def _ks_test(
+    ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], statistic: float
+) -> StatisticalTest:
+    """The two-sided KS test as ``scipy.stats.ks_2samp(ref, cur)`` (method ``auto``) gives it.
+
+    scipy computes the exact p-value when neither sample has more than ``KS_EXACT_MAX_N``
+    values; those samples are small, so scipy itself does it. Above that, scipy's asymptotic
+    p-value: the Kolmogorov distribution's survival function at D for n = round(m·n / (m + n)).
+    """
+    import numpy as np
+    from scipy import stats
+
+    n_ref, n_cur = len(ref), len(cur)
+    if max(n_ref, n_cur) <= KS_EXACT_MAX_N:
+        with warnings.catch_warnings():
+            # scipy falls back from the exact to the asymptotic p-value on its own and says so
+            warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)
+            exact = stats.ks_2samp(ref, cur)
+        return StatisticalTest(float(exact.statistic), float(exact.pvalue))
+    larger, smaller = float(max(n_ref, n_cur)), float(min(n_ref, n_cur))
+    effective_n = np.round(larger * smaller / (larger + smaller))
+    pvalue = float(np.clip(stats.distributions.kstwo.sf(statistic, effective_n), 0.0, 1.0))
+    return StatisticalTest(statistic, pvalue)
 
 
 def _categorical_drift(
@@ -413,19 +503,23 @@ def _reason(
 def _binned_shares(
     ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Shares of both samples in bins cut at the reference's deciles.
+    """Shares of two **sorted** samples in bins cut at the reference's deciles.
 
     Interior edges are the reference's quantiles at 1/10 … 9/10 with duplicates removed (a
     column with few distinct values gets fewer bins); bins are right-closed and the outer two
-    are open-ended, so every current value falls in a bin.
+    are open-ended, so every current value falls in a bin. On sorted samples the counts are
+    differences of the positions of the edges.
     """
     import numpy as np
 
     edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, PSI_BINS + 1)[1:-1]))
-    bins = len(edges) + 1
-    ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=bins)
-    cur_counts = np.bincount(np.searchsorted(edges, cur, side="left"), minlength=bins)
-    return ref_counts / len(ref), cur_counts / len(cur)
+
+    def shares(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        at_or_below = np.searchsorted(values, edges, side="right")
+        counts = np.diff(at_or_below, prepend=0, append=len(values))
+        return counts / len(values)
+
+    return shares(ref), shares(cur)
 
 
 def _chi_squared(ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> StatisticalTest:

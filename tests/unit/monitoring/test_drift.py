@@ -14,7 +14,14 @@ from scipy import stats
 from scipy.spatial import distance
 
 from lakestack.errors import MonitorError
-from lakestack.monitoring import ColumnDrift, DriftRule, column_drift, table_drift
+from lakestack.monitoring import (
+    ColumnDrift,
+    DriftRule,
+    StatisticalTest,
+    column_drift,
+    table_drift,
+)
+from lakestack.monitoring import drift as drift_module
 from lakestack.monitoring.drift import PSI_EPSILON
 
 RNG = np.random.default_rng(7)
@@ -305,3 +312,97 @@ def test_categorical_properties(ref: list[str], cur: list[str]) -> None:
     assert drift.tv_distance == pytest.approx(0.5 * np.abs(p - q).sum())
     assert drift.l_infinity_distance == pytest.approx(np.abs(p - q).max())
     assert drift.cramers_v is not None and 0.0 <= drift.cramers_v <= 1.0 + 1e-9
+
+
+# the fast numeric path (one sort a side, one merge) against scipy ------------------------------
+
+present = st.one_of(st.sampled_from([-2.0, 0.0, 0.5, 3.0]), finite)  # few values: ties
+maybe_missing = st.one_of(present, present, present, st.just(math.nan), st.none())
+
+
+def scipy_reference(values: list[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
+
+
+def assert_matches_scipy(drift: ColumnDrift, a: np.ndarray, b: np.ndarray) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)
+        ks = stats.ks_2samp(a, b)
+    assert drift.ks_test is not None
+    assert drift.ks_test.statistic == pytest.approx(ks.statistic, rel=1e-12, abs=1e-15)
+    assert drift.ks_test.pvalue == pytest.approx(ks.pvalue, rel=1e-9, abs=1e-300)
+    wasserstein = stats.wasserstein_distance(a, b)
+    assert drift.wasserstein_distance == pytest.approx(wasserstein, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(maybe_missing, min_size=1, max_size=60),
+    st.lists(maybe_missing, min_size=1, max_size=60),
+)
+def test_fast_path_equals_scipy_with_ties_nan_and_nulls(
+    ref: list[float | None], cur: list[float | None]
+) -> None:
+    a, b = scipy_reference(ref), scipy_reference(cur)
+    drift = column_drift(
+        pa.array(ref, pa.float64()), pa.array(cur, pa.float64()), rule=DriftRule(min_count=1)
+    )
+    assert (drift.count_cmp, drift.num_missing_cmp) == (len(a), len(ref) - len(a))
+    assert (drift.count, drift.num_missing) == (len(b), len(cur) - len(b))
+    if len(a) == 0 or len(b) == 0:
+        assert drift.ks_test is None and drift.reason.startswith("too few values")
+        return
+    assert_matches_scipy(drift, a, b)
+    p, q = decile_shares(a, b)
+    assert drift.tv_distance == pytest.approx(0.5 * np.abs(p - q).sum())
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_ref=st.integers(10_001, 14_000),
+    n_cur=st.integers(200, 14_000),
+    shift=st.floats(0.0, 0.3),
+    decimals=st.sampled_from([None, 1, 2]),
+)
+def test_asymptotic_ks_pvalue_equals_scipy(
+    seed: int, n_ref: int, n_cur: int, shift: float, decimals: int | None
+) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0.0, 1.0, n_ref), rng.normal(shift, 1.0, n_cur)
+    if decimals is not None:  # many ties
+        a, b = np.round(a, decimals), np.round(b, decimals)
+    drift = column_drift(a, b)
+    assert_matches_scipy(drift, a, b)
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur"), [(10_000, 10_000), (10_000, 37), (10_001, 10_000), (37, 10_001)]
+)
+def test_exact_and_asymptotic_ks_switch_where_scipy_switches(n_ref: int, n_cur: int) -> None:
+    rng = np.random.default_rng(n_ref + n_cur)
+    a, b = rng.normal(0.0, 1.0, n_ref), rng.normal(0.05, 1.0, n_cur)
+    assert_matches_scipy(column_drift(a, b), a, b)
+
+
+def test_nan_and_infinities_in_numpy_input() -> None:
+    a = np.array([np.nan, -np.inf, 1.0, 2.0, np.nan, 3.0])
+    b = np.array([1.0, np.inf, 2.5, np.nan])
+    drift = column_drift(a, b, rule=DriftRule(min_count=1))
+    assert (drift.count_cmp, drift.num_missing_cmp, drift.count, drift.num_missing) == (4, 2, 3, 1)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    ks = stats.ks_2samp(a, b)
+    assert drift.ks_test == StatisticalTest(float(ks.statistic), float(ks.pvalue))
+    with np.errstate(invalid="ignore"):
+        assert drift.wasserstein_distance == stats.wasserstein_distance(a, b) == math.inf
+
+
+def test_table_drift_on_threads_equals_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    ref = pa.table({f"c{i}": rng.normal(0, 1, 300) for i in range(5)} | {"s": ["a", "b"] * 150})
+    cur = pa.table({f"c{i}": rng.normal(i / 10, 1, 200) for i in range(5)} | {"s": ["a"] * 200})
+    serial = table_drift(ref, cur)
+    monkeypatch.setattr(drift_module, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(drift_module, "_drift_threads", lambda: 3)
+    assert table_drift(ref, cur) == serial
+    assert [d.column_name for d in serial] == ["c0", "c1", "c2", "c3", "c4", "s"]
