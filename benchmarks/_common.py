@@ -34,7 +34,9 @@ __all__ = [
     "bench_env",
     "busy",
     "ensure_venv",
+    "finish",
     "foreign_warning",
+    "interleave",
     "locked_versions",
     "pct",
     "peak_rss_mb",
@@ -42,6 +44,7 @@ __all__ = [
     "rss_mb",
     "run_proc",
     "spread",
+    "step_child",
     "summarize_pit",
     "tail",
     "venv_python",
@@ -342,3 +345,64 @@ def summarize_pit(table: Any, views: dict[str, list[str]], sample_step: int) -> 
         values = [row[col] for col in features]
         sample[str(row["row_id"])] = [None if v is None or v != v else float(v) for v in values]
     return {"rows": table.num_rows, "matched": matched, "sums": sums, "sample": sample}
+
+
+def finish(proc: Proc, out: Path) -> dict[str, Any]:
+    """A child's result file merged with its wall time, foreign load and errors."""
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result |= {
+        "wall_s": round(proc.wall_s, 3),
+        "load1": proc.load1,
+        "foreign_cpu_share": proc.foreign_share,
+    }
+    if proc.rc != 0 or proc.timed_out or not out.exists():
+        result["error"] = f"rc {proc.rc}, timed out {proc.timed_out}: {tail(proc.stderr)}"
+    return result
+
+
+def step_child(
+    python: Path | str,
+    script: Path,
+    step: str,
+    root: Path,
+    env: dict[str, str],
+    timeout: float,
+    *extra: str,
+) -> dict[str, Any]:
+    """Run ``python script step --spec root/spec.json --out <file> *extra`` in its own process
+    (the step-runner shape of the ``bench_*.py`` files and their peer scripts); its JSON
+    result plus process facts and ``step``."""
+    out = root / f"{step}-{time.monotonic_ns()}.json"
+    cmd = [str(python), str(script), step, "--spec", str(root / "spec.json"), "--out", str(out)]
+    return finish(run_proc([*cmd, *extra], root, env, timeout), out) | {"step": step}
+
+
+def interleave(
+    runners: dict[str, Any], warmup: int, repeat: int, key: str
+) -> dict[str, dict[str, Any]]:
+    """Warm-ups, then measured runs, one side after the other within each repetition.
+
+    ``runners`` maps a side to a callable returning one sample (a dict with ``key``, the timed
+    seconds, and ``peak_rss_mb``; ``error`` or ``unavailable`` end that side). Interleaving
+    spreads the machine's drifts (page cache, other developers' load) over all sides instead of
+    charging them to whichever side ran last.
+    """
+    sides: dict[str, dict[str, Any]] = {name: {"warmups": [], "runs": []} for name in runners}
+    for rep in range(warmup + repeat):
+        label = "warm-up" if rep < warmup else f"run {rep - warmup + 1}"
+        for name, once in runners.items():
+            if sides[name].get("error") or sides[name].get("unavailable"):
+                continue
+            sample = once()
+            problem = next((p for p in ("error", "unavailable") if sample.get(p)), None)
+            if problem:
+                print(f"  {name} {label}: {problem}: {tail(sample[problem], 3)}", flush=True)
+                sides[name][problem] = sample[problem]
+                continue
+            print(
+                f"  {name} {label}: {sample[key]} s, peak RSS {sample['peak_rss_mb']:.0f} MiB"
+                f"{busy(sample)}",
+                flush=True,
+            )
+            sides[name]["warmups" if rep < warmup else "runs"].append(sample)
+    return sides
