@@ -36,13 +36,15 @@ from _common import (
     REPO,
     Clock,
     bench_env,
-    busy,
     ensure_venv,
+    finish,
     foreign_warning,
+    interleave,
     peak_rss_mb,
     ratio,
     run_proc,
     spread,
+    step_child,
     summarize_pit,
     tail,
     venv_python,
@@ -397,28 +399,12 @@ def child(
     cpus: int | None = None,
 ) -> dict[str, Any]:
     """Run one step of this file in its own process; its JSON result plus process facts."""
-    out = root / f"{step}-{time.monotonic_ns()}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), step]
-    cmd += ["--spec", str(root / "spec.json"), "--out", str(out)]
-    if predictions is not None:
-        cmd += ["--predictions", str(predictions)]
+    extra = [] if predictions is None else ["--predictions", str(predictions)]
     if cpus is not None:
-        cmd += ["--cpus", str(cpus)]
+        extra += ["--cpus", str(cpus)]
     env = bench_env(OMP_NUM_THREADS=str(threads))
-    return finish(run_proc(cmd, root, env, args.timeout), out) | {"step": step}
-
-
-def finish(proc: Any, out: Path) -> dict[str, Any]:
-    """A child's result file merged with its wall time, foreign load and errors."""
-    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    result |= {
-        "wall_s": round(proc.wall_s, 3),
-        "load1": proc.load1,
-        "foreign_cpu_share": proc.foreign_share,
-    }
-    if proc.rc != 0 or proc.timed_out or not out.exists():
-        result["error"] = f"rc {proc.rc}, timed out {proc.timed_out}: {tail(proc.stderr)}"
-    return result
+    script = Path(__file__).resolve()
+    return step_child(sys.executable, script, step, root, env, args.timeout, *extra)
 
 
 def feast_side(args: argparse.Namespace, root: Path, spec: dict[str, Any]) -> dict[str, Any]:
@@ -447,34 +433,6 @@ def feast_side(args: argparse.Namespace, root: Path, spec: dict[str, Any]) -> di
         return finish(run_proc(cmd, root, env, args.timeout), out)
 
     return {"apply": applied, "once": once}
-
-
-def interleave(runners: dict[str, Any], args: argparse.Namespace, key: str) -> dict[str, Any]:
-    """Warm-ups, then measured runs, one side after the other within each repetition.
-
-    Interleaving spreads the machine's drifts (page cache, other developers' load) over all
-    sides instead of charging them to whichever side ran last.
-    """
-    sides: dict[str, Any] = {name: {"warmups": [], "runs": []} for name in runners}
-    for rep in range(args.warmup + args.repeat):
-        label = "warm-up" if rep < args.warmup else f"run {rep - args.warmup + 1}"
-        for name, once in runners.items():
-            if sides[name].get("error") or sides[name].get("unavailable"):
-                continue
-            sample = once()
-            for problem in ("error", "unavailable"):
-                if sample.get(problem):
-                    print(f"  {name} {label}: {problem}: {tail(sample[problem], 3)}", flush=True)
-                    sides[name][problem] = sample[problem]
-            if sample.get("error") or sample.get("unavailable"):
-                continue
-            print(
-                f"  {name} {label}: {sample[key]} s, peak RSS {sample['peak_rss_mb']:.0f} MiB"
-                f"{busy(sample)}",
-                flush=True,
-            )
-            sides[name]["warmups" if rep < args.warmup else "runs"].append(sample)
-    return sides
 
 
 def compare_pit(ref: dict[str, Any], got: dict[str, Any]) -> list[str]:
@@ -558,7 +516,7 @@ def pit_part(
             runners["feast"] = feast["once"]
         else:
             skipped["feast"] = feast.get("skipped") or feast.get("error", "?")
-    results = interleave(runners, args, "join_s")
+    results = interleave(runners, args.warmup, args.repeat, "join_s")
     reference = check_pit(results)
     return {"sides": results, "skipped": skipped, "setup": setup, "reference": reference}
 
@@ -604,7 +562,7 @@ def score_part(
         if "lakestack score_batch" not in skipped:
             runners[f"lakestack score_batch, {cpus} cpu"] = runner("score-lakestack", cpus)
             runners[f"lakestack lookups only, {cpus} cpu"] = runner("score-lookups", cpus)
-        results |= interleave(runners, args, "score_s")
+        results |= interleave(runners, args.warmup, args.repeat, "score_s")
     samples = [s for side in results.values() for s in side["warmups"] + side["runs"]]
     reference = next((Path(s["predictions_file"]) for s in samples if "raw" in s["step"]), None)
     rows = spec["sizes"]["score_rows"]

@@ -45,10 +45,11 @@ from _common import (
     bench_env,
     busy,
     foreign_warning,
+    interleave,
     peak_rss_mb,
     ratio,
-    run_proc,
     spread,
+    step_child,
     tail,
 )
 
@@ -339,47 +340,14 @@ def child(
     predictions: Path | None = None,
 ) -> dict[str, Any]:
     """Run one step of this file in its own process; its JSON result plus process facts."""
-    out = root / f"{step}-{time.monotonic_ns()}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), step]
-    cmd += ["--spec", str(root / "spec.json"), "--out", str(out), "--size", size]
-    cmd += ["--cpus", str(cpus)]
+    extra = ["--size", size, "--cpus", str(cpus)]
     if model is not None:
-        cmd += ["--model", model]
+        extra += ["--model", model]
     if predictions is not None:
-        cmd += ["--predictions", str(predictions)]
-    proc = run_proc(cmd, root, bench_env(OMP_NUM_THREADS=str(cpus)), args.timeout)
-    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    result |= {
-        "step": step,
-        "wall_s": round(proc.wall_s, 3),
-        "load1": proc.load1,
-        "foreign_cpu_share": proc.foreign_share,
-    }
-    if proc.rc != 0 or proc.timed_out or not out.exists():
-        result["error"] = f"rc {proc.rc}, timed out {proc.timed_out}: {tail(proc.stderr)}"
-    return result
-
-
-def interleave(runners: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Warm-ups, then measured runs, one side after the other within each repetition."""
-    sides: dict[str, Any] = {name: {"warmups": [], "runs": []} for name in runners}
-    for rep in range(args.warmup + args.repeat):
-        label = "warm-up" if rep < args.warmup else f"run {rep - args.warmup + 1}"
-        for name, once in runners.items():
-            if sides[name].get("error"):
-                continue
-            sample = once()
-            if sample.get("error"):
-                print(f"  {name} {label}: error: {tail(sample['error'], 3)}", flush=True)
-                sides[name]["error"] = sample["error"]
-                continue
-            print(
-                f"  {name} {label}: {sample['score_s']} s, peak RSS "
-                f"{sample['peak_rss_mb']:.0f} MiB{busy(sample)}",
-                flush=True,
-            )
-            sides[name]["warmups" if rep < args.warmup else "runs"].append(sample)
-    return sides
+        extra += ["--predictions", str(predictions)]
+    env = bench_env(OMP_NUM_THREADS=str(cpus))
+    script = Path(__file__).resolve()
+    return step_child(sys.executable, script, step, root, env, args.timeout, *extra)
 
 
 def check_predictions(reference: Path, got: Path) -> list[str]:
@@ -417,7 +385,7 @@ def speed_part(args: argparse.Namespace, root: Path, cpus: int) -> dict[str, Any
             f"{model} lakestack score_table": runner("lakestack"),
             f"{model} seeds' way": runner("seeds"),
         }
-        results |= interleave(sides, args)
+        results |= interleave(sides, args.warmup, args.repeat, "score_s")
         samples = [s for name in sides for s in results[name]["warmups"] + results[name]["runs"]]
         reference = next((Path(s["predictions_file"]) for s in samples if s["step"] == "raw"), None)
         for sample in samples:
