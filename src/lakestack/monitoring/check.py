@@ -290,7 +290,7 @@ def check_metric(
         wait,
         label_col or (log.label_col if log is not None else None),
         timestamp_col or _timestamp_col(monitor),
-        now or datetime.now(timezone.utc),
+        _aware(now) if now else datetime.now(timezone.utc),
     )
     if not blocked:
         return result
@@ -505,6 +505,11 @@ def _rails(
             f"version (registered at {trained:%Y-%m-%d %H:%M:%S} UTC)"
         )
     return "", ""
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive time is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _last_training(registry: ModelRegistry | None, model_name: str) -> datetime | None:
