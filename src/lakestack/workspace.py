@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lakestack.jobs.scheduler import Scheduler
     from lakestack.lake import Catalog
     from lakestack.lifecycle.service import ApprovalResult, ModelLifecycle
+    from lakestack.monitoring.refresh import RefreshResult
     from lakestack.registry.client import (
         DeployResult,
         ModelRegistry,
@@ -110,6 +111,7 @@ class Workspace:
         """
         b = self.bundle
         self._check_triggers()
+        self._check_monitors()
         return {
             "name": b.name,
             "target": b.target,
@@ -158,6 +160,19 @@ class Workspace:
 
         for key, spec in self.bundle.resources.jobs.items():
             problems = check_triggers(key, spec)
+            if problems:
+                raise ConfigError(problems[0])
+
+    def _check_monitors(self) -> None:
+        """Monitor problems visible without their tables: granularities, metrics, schedules."""
+        from lakestack.monitoring.monitor import check_monitor
+        from lakestack.monitoring.schedule import check_schedule
+
+        for key, spec in self.bundle.resources.quality_monitors.items():
+            problems = check_monitor(key, spec)
+            schedule = check_schedule(key, spec)
+            if schedule is not None:
+                problems.append(schedule)
             if problems:
                 raise ConfigError(problems[0])
 
@@ -456,6 +471,67 @@ class Workspace:
             out.append((record, text))
         return out
 
+    # monitors ----------------------------------------------------------------------------
+
+    def monitors(self) -> list[dict[str, Any]]:
+        """The bundle's quality monitors: table, profile, windows, output tables, schedule."""
+        from lakestack.monitoring.monitor import MonitorConfig
+
+        out = []
+        for key, spec in self.bundle.resources.quality_monitors.items():
+            config = MonitorConfig.from_spec(key, spec)
+            exists = self.catalog.table_exists(config.profile_table)
+            out.append(
+                {
+                    "monitor": key,
+                    "table_name": config.table_name,
+                    "profile_type": config.profile_type,
+                    "granularities": [g.text for g in config.granularities],
+                    "profile_table": config.profile_table,
+                    "drift_table": config.drift_table,
+                    "refreshed": exists,
+                    "schedule": spec.schedule.quartz_cron_expression if spec.schedule else None,
+                }
+            )
+        return out
+
+    def refresh_monitor(self, name: str, *, full: bool = False) -> RefreshResult:
+        """Refresh a monitor (by bundle key or table name): its profile and drift tables.
+
+        Only windows whose rows changed since the last refresh are recomputed, unless ``full``.
+        """
+        from lakestack.monitoring.monitor import find_monitor
+        from lakestack.monitoring.refresh import refresh_monitor
+
+        config = find_monitor(self.bundle.resources.quality_monitors, name)
+        return refresh_monitor(config, self.catalog, full=full)
+
+    def _launch_refresh(self, key: str) -> None:
+        """Refresh a monitor in a detached process; its output goes to ``monitors/<key>.log``."""
+        import subprocess
+        import sys
+        import threading
+
+        log = self.bundle.workspace_root / "monitors" / f"{key}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "lakestack", "monitors", "refresh", key]
+        argv += ["-t", self.bundle.target]
+        for name, value in self._variables.items():
+            argv += ["--var", f"{name}={value}"]
+        env = {**os.environ, "LAKESTACK_BUNDLE_ROOT": str(self.bundle.root)}
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=self.bundle.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        # reap it when it ends, so that a long-lived scheduler collects no zombies
+        threading.Thread(target=process.wait, daemon=True).start()
+
     # scheduler ---------------------------------------------------------------------------
 
     def scheduler(self, *, clock: Callable[[], float] | None = None) -> Scheduler:
@@ -464,7 +540,7 @@ class Workspace:
         registered, and paused runs whose version got a decision through MLflow."""
         import time
 
-        from lakestack.jobs.scheduler import Fired, Scheduler
+        from lakestack.jobs.scheduler import Fired, Scheduler, Source
 
         service = self._service()
         jobs = {
@@ -477,7 +553,7 @@ class Workspace:
             service.start_background(run, self._execute_argv(run.run_id))
             return run
 
-        sources = []
+        sources: list[Source] = []
         if self.bundle.has_deployment_jobs:
             lifecycle = self._lifecycle_of(service)
 
@@ -491,6 +567,20 @@ class Workspace:
                 return fired
 
             sources.append(model_versions)
+        monitors = self.bundle.resources.quality_monitors
+        if any(spec.schedule is not None for spec in monitors.values()):
+            from lakestack.monitoring.schedule import MonitorSchedules
+
+            sources.append(
+                MonitorSchedules(
+                    monitors,
+                    self.state,
+                    self.bundle.target,
+                    self._launch_refresh,
+                    console=self.console,
+                    started=(clock or time.time)(),
+                )
+            )
         return Scheduler(
             self.state,
             self.bundle.target,

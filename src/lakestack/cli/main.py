@@ -23,6 +23,7 @@ __all__ = ["cli", "main"]
 from lakestack.cli.common import bundle_options, command, open_workspace, parse_pairs
 from lakestack.cli.lake import sql, tables
 from lakestack.cli.models import models
+from lakestack.cli.monitors import monitors
 from lakestack.cli.scheduler import scheduler
 from lakestack.cli.serve import serve
 
@@ -39,6 +40,7 @@ cli.add_command(sql)
 cli.add_command(models)
 cli.add_command(scheduler)
 cli.add_command(serve)
+cli.add_command(monitors)
 
 
 @cli.group()

@@ -1,0 +1,377 @@
+"""Profile statistics of every window, model and slice of a table in one DuckDB pass.
+
+``profile_table`` profiles one window; a refresh has hundreds (windows by models by slices), so
+this module writes them as one grouped query: each row gets its window start, its model id and
+one copy per slice (``UNNEST`` of the slicing expressions), and ``GROUPING SETS`` adds the
+all-models group (``*``) beside each model. The most frequent values of the categorical
+columns come from a second pass over the same rows, unpivoted; confusion counts of a classifier
+from a third. Only the columns the queries name are read (DuckDB pushes the projection into the
+Parquet scan), and the rows stream: memory holds the groups' aggregates, not the table.
+
+Large tables get sketches: past ``EXACT_ROWS`` rows in the source, quantiles come from a
+t-digest (``approx_quantile``) and distinct counts from HyperLogLog (``approx_count_distinct``),
+as Databricks' profiles do; below it both are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from lakestack.errors import LakeError, MonitorError
+from lakestack.lake import duck
+from lakestack.monitoring.drift import column_kind
+from lakestack.monitoring.monitor import ALL_MODELS, BoundMonitor
+from lakestack.monitoring.profile import NUM_QUANTILES, TABLE_COLUMN, TOP_K, spark_type
+from lakestack.monitoring.quality import (
+    MAPE_EPSILON,
+    canonical_class,
+    classification_metrics,
+    probability_metrics,
+    regression_metrics,
+)
+
+__all__ = ["EXACT_ROWS", "GroupKey", "Pass", "quote", "profile_groups", "slice_selects"]
+
+EXACT_ROWS = 1_000_000
+"""Sources with at most this many rows get exact quantiles and distinct counts."""
+
+GroupKey = tuple[datetime | None, str | None, str | None, str | None]
+"""(window start, model id or ``*``, slice key, slice value) of one profiled group."""
+
+
+def quote(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def slice_selects(exprs: Sequence[str]) -> str:
+    """SQL giving each row one ``__s`` struct per slice: the whole table, then each expression."""
+    items = ["{'k': NULL::VARCHAR, 'v': NULL::VARCHAR}"]
+    items += [f"{{'k': {_literal(e)}, 'v': CAST(({e}) AS VARCHAR)}}" for e in exprs]
+    return f"unnest([{', '.join(items)}]) AS __s"
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one grouped pass reads: the source, how its window is cut, which rows.
+
+    Attributes:
+        source: The rows (an Arrow dataset or table), registered as ``src``.
+        window_sql: SQL for a row's window start (a UTC timestamp), or a constant.
+        where: SQL filter on the source rows, or ``""``.
+        exact: Exact quantiles and distinct counts (else sketches).
+        models: Group by the model id column too, beside ``*`` (an inference log).
+        all_models: Without ``models``, the rows' model id: ``*`` for an inference log whose
+            rows have no model column (a baseline), None for a time series or snapshot.
+    """
+
+    source: Any
+    window_sql: str
+    where: str
+    exact: bool
+    models: bool
+    all_models: str | None = None
+
+
+def _keys_sql(bound: BoundMonitor, scan: Pass) -> str:
+    """The relation ``sliced``: every source row with ``__w``, ``__m`` and one ``__s`` per slice."""
+    model_col = bound.config.model_id_col
+    model = f"CAST({quote(model_col)} AS VARCHAR)" if scan.models and model_col else "NULL"
+    where = f" WHERE {scan.where}" if scan.where else ""
+    return (
+        f"sliced AS (SELECT *, {scan.window_sql} AS __w, {model} AS __m, "
+        f"{slice_selects(bound.config.spec.slicing_exprs)} FROM src{where})"
+    )
+
+
+def _grouping(scan: Pass, *extra: str) -> str:
+    tail = "".join(f", {e}" for e in extra)
+    if scan.models:
+        return f"GROUPING SETS ((__w, __s{tail}, __m), (__w, __s{tail}))"
+    return f"__w, __s{tail}"
+
+
+def _model_of(row: Mapping[str, Any], scan: Pass) -> str | None:
+    if not scan.models:
+        return scan.all_models
+    return ALL_MODELS if row["__all"] else row["__m"]
+
+
+def _run(sql: str, scan: Pass, what: str, monitor: str) -> list[dict[str, Any]]:
+    try:
+        rows: list[dict[str, Any]] = duck.query(sql, {"src": scan.source}).to_pylist()
+    except LakeError as exc:
+        raise MonitorError(f"quality monitor '{monitor}': {what}: {exc}") from None
+    return rows
+
+
+def profile_groups(
+    bound: BoundMonitor, scan: Pass, *, with_quality: bool
+) -> dict[GroupKey, dict[str, dict[str, Any]]]:
+    """Profile every (window, model, slice) group of ``scan``'s rows.
+
+    Returns:
+        Per group, per column name (``:table`` first), the profile-table values of that row:
+        the statistics of ``ColumnProfile``, the AGGREGATE custom metrics, and on ``:table``
+        the model-quality metrics when ``with_quality``.
+
+    Raises:
+        MonitorError: A slicing expression or custom metric that DuckDB cannot evaluate.
+    """
+    config = bound.config
+    names = list(bound.columns)
+    selects, aggregates = _aggregate_selects(bound, scan, with_quality)
+    sql = (
+        f"WITH {_keys_sql(bound, scan)} "
+        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, "
+        f"{', '.join(selects)} FROM sliced GROUP BY {_grouping(scan)}"
+    )
+    rows = _run(sql, scan, "profile query failed", config.key)
+    items = _frequent_items(bound, scan)
+    confusion = _confusion(bound, scan) if with_quality else {}
+    probabilities = _probabilities(bound, scan) if with_quality else {}
+    out: dict[GroupKey, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        key: GroupKey = (row["__w"], _model_of(row, scan), row["__s"]["k"], row["__s"]["v"])
+        total = int(row["rows"])
+        columns: dict[str, dict[str, Any]] = {}
+        table_row: dict[str, Any] = {
+            "data_type": None,
+            "count": total,
+            "non_null_columns": [n for i, n in enumerate(names) if row[f"c{i}_count"]],
+        }
+        table_row.update(aggregates.table(row))
+        if with_quality:
+            table_row.update(_quality(bound, row, confusion.get(key), probabilities.get(key)))
+        columns[TABLE_COLUMN] = table_row
+        for i, name in enumerate(names):
+            stats = {k[len(f"c{i}_") :]: v for k, v in row.items() if k.startswith(f"c{i}_")}
+            values = _column_values(bound.columns[name], stats, total)
+            values["frequent_items"] = items.get((key, i))
+            values.update(aggregates.column(row, name))
+            columns[name] = values
+        out[key] = columns
+    return out
+
+
+class _Aggregates:
+    """The AGGREGATE custom metrics' select aliases, and reading them back from a row."""
+
+    def __init__(self, bound: BoundMonitor) -> None:
+        self.selects: list[str] = []
+        self._by_column: dict[str, list[tuple[str, str]]] = {}
+        for j, metric in enumerate(bound.config.custom_metrics("AGGREGATE")):
+            for column in metric.input_columns:
+                alias = f"m{j}_{len(self.selects)}"
+                text = metric.definition.replace(
+                    "{{input_column}}", "*" if column == TABLE_COLUMN else quote(column)
+                )
+                self.selects.append(f"({text}) AS {alias}")
+                self._by_column.setdefault(column, []).append((metric.name, alias))
+
+    def table(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: row[alias] for name, alias in self._by_column.get(TABLE_COLUMN, [])}
+
+    def column(self, row: Mapping[str, Any], column: str) -> dict[str, Any]:
+        return {name: row[alias] for name, alias in self._by_column.get(column, [])}
+
+
+def _aggregate_selects(
+    bound: BoundMonitor, scan: Pass, with_quality: bool
+) -> tuple[list[str], _Aggregates]:
+    levels = ", ".join(repr(i / NUM_QUANTILES) for i in range(NUM_QUANTILES + 1))
+    quantile = "quantile_cont" if scan.exact else "approx_quantile"
+    selects = ["count(*) AS rows"]
+    for i, (name, data_type) in enumerate(bound.columns.items()):
+        col, p = quote(name), f"c{i}_"
+        distinct = (
+            f"count(DISTINCT {col})"
+            if scan.exact
+            else f"least(approx_count_distinct({col}), count({col}))"
+        )
+        selects += [f"count({col}) AS {p}count", f"{distinct} AS {p}distinct"]
+        kind = column_kind(data_type)
+        if kind == "numeric":
+            x = f"CAST({col} AS DOUBLE)"
+            keep = f" FILTER (WHERE NOT isnan({x}))" if pa.types.is_floating(data_type) else ""
+            selects += [
+                f"min({x}){keep} AS {p}min",
+                f"max({x}){keep} AS {p}max",
+                f"avg({x}){keep} AS {p}avg",
+                f"stddev_samp({x}){keep} AS {p}stddev",
+                f"{quantile}({x}, [{levels}]){keep} AS {p}quantiles",
+                f"count_if({x} = 0) AS {p}zeros",
+                f"count_if(isnan({x})) AS {p}nan",
+            ]
+        elif kind == "categorical" and not pa.types.is_boolean(_value_type(data_type)):
+            n = f"length(CAST({col} AS VARCHAR))"
+            selects += [f"min({n}) AS {p}min_len", f"max({n}) AS {p}max_len"]
+            selects += [f"avg({n}) AS {p}avg_len"]
+    aggregates = _Aggregates(bound)
+    selects += aggregates.selects
+    config = bound.config
+    if with_quality and config.problem_type == "regression":
+        y, yhat = quote(config.label_col or ""), quote(config.prediction_col or "")
+        y, yhat = f"CAST({y} AS DOUBLE)", f"CAST({yhat} AS DOUBLE)"
+        labelled = f" FILTER (WHERE {y} IS NOT NULL AND {yhat} IS NOT NULL)"
+        selects += [
+            f"count(*){labelled} AS q_count",
+            f"sum(({y} - {yhat}) ^ 2){labelled} AS q_sse",
+            f"sum(abs({y} - {yhat})){labelled} AS q_sae",
+            f"sum(abs({y} - {yhat}) / greatest(abs({y}), {MAPE_EPSILON!r})){labelled} AS q_sape",
+            f"var_pop({y}){labelled} AS q_var",
+        ]
+    return selects, aggregates
+
+
+def _value_type(data_type: pa.DataType) -> pa.DataType:
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
+def _percent(part: int | None, whole: int) -> float | None:
+    return None if part is None or whole == 0 else 100.0 * part / whole
+
+
+def _column_values(data_type: pa.DataType, stats: Mapping[str, Any], rows: int) -> dict[str, Any]:
+    count = int(stats["count"])
+    distinct = int(stats["distinct"] or 0)
+    numeric = column_kind(data_type) == "numeric"
+    zeros = int(stats.get("zeros") or 0) if numeric else None
+    nan = int(stats.get("nan") or 0) if numeric else None
+    quantiles = stats.get("quantiles")
+    num_nulls = rows - count
+    return {
+        "data_type": spark_type(data_type),
+        "count": count,
+        "num_nulls": num_nulls,
+        "num_zeros": zeros,
+        "num_nan": nan,
+        "avg": stats.get("avg"),
+        "min": stats.get("min"),
+        "max": stats.get("max"),
+        "stddev": stats.get("stddev"),
+        "median": quantiles[NUM_QUANTILES // 2] if quantiles else None,
+        "quantiles": quantiles,
+        "distinct_count": distinct,
+        "percent_null": _percent(num_nulls, rows),
+        "percent_zeros": _percent(zeros, count),
+        "percent_distinct": _percent(distinct, count),
+        "percent_nan": _percent(nan, count),
+        "min_length": _float(stats.get("min_len")),
+        "max_length": _float(stats.get("max_len")),
+        "avg_length": stats.get("avg_len"),
+    }
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _frequent_items(
+    bound: BoundMonitor, scan: Pass
+) -> dict[tuple[GroupKey, int], list[dict[str, Any]]]:
+    """The ``TOP_K`` most frequent values of each categorical column in each group."""
+    chosen = [
+        (i, name)
+        for i, (name, t) in enumerate(bound.columns.items())
+        if column_kind(t) == "categorical"
+    ]
+    if not chosen:
+        return {}
+    indexes = ", ".join(str(i) for i, _ in chosen)
+    values = ", ".join(f"CAST({quote(n)} AS VARCHAR)" for _, n in chosen)
+    sql = (
+        f"WITH {_keys_sql(bound, scan)}, "
+        f"items AS (SELECT __w, __m, __s, unnest([{indexes}]) AS __col, "
+        f"unnest([{values}]) AS __item FROM sliced) "
+        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, __col, "
+        f"__item, count(*) AS __n FROM items WHERE __item IS NOT NULL "
+        f"GROUP BY {_grouping(scan, '__col', '__item')} "
+        f"QUALIFY row_number() OVER (PARTITION BY __w, __m, __all, __s, __col "
+        f"ORDER BY __n DESC, __item) <= {TOP_K} ORDER BY __n DESC, __item"
+    )
+    out: dict[tuple[GroupKey, int], list[dict[str, Any]]] = {}
+    for row in _run(sql, scan, "frequent items query failed", bound.config.key):
+        key: GroupKey = (row["__w"], _model_of(row, scan), row["__s"]["k"], row["__s"]["v"])
+        out.setdefault((key, row["__col"]), []).append(
+            {"item": row["__item"], "count": int(row["__n"])}
+        )
+    return out
+
+
+def _labelled(bound: BoundMonitor) -> str:
+    config = bound.config
+    y, yhat = quote(config.label_col or ""), quote(config.prediction_col or "")
+    return f"{y} IS NOT NULL AND {yhat} IS NOT NULL"
+
+
+def _confusion(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, list[tuple[str, str, int]]]:
+    """(prediction, label, count) of the labelled rows of each group, classes as text."""
+    config = bound.config
+    if config.problem_type != "classification" or config.label_col is None:
+        return {}
+    y, yhat = quote(config.label_col), quote(config.prediction_col or "")
+    sql = (
+        f"WITH {_keys_sql(bound, scan)} "
+        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, "
+        f"CAST({yhat} AS VARCHAR) AS __p, CAST({y} AS VARCHAR) AS __y, count(*) AS __n "
+        f"FROM sliced WHERE {_labelled(bound)} GROUP BY {_grouping(scan, '__p', '__y')}"
+    )
+    merged: dict[GroupKey, dict[tuple[str, str], int]] = {}
+    for row in _run(sql, scan, "confusion query failed", config.key):
+        key: GroupKey = (row["__w"], _model_of(row, scan), row["__s"]["k"], row["__s"]["v"])
+        pair = (canonical_class(row["__p"]), canonical_class(row["__y"]))
+        counts = merged.setdefault(key, {})
+        counts[pair] = counts.get(pair, 0) + int(row["__n"])
+    return {k: [(p, y, n) for (p, y), n in v.items()] for k, v in merged.items()}
+
+
+def _probabilities(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, tuple[list[str], list[Any]]]:
+    """Each group's labelled rows: labels as text and their class probabilities."""
+    config = bound.config
+    if config.problem_type != "classification" or not config.label_col or not config.proba_col:
+        return {}
+    y, proba = quote(config.label_col), quote(config.proba_col)
+    model = "__m" if scan.models else "NULL"
+    sql = (
+        f"WITH {_keys_sql(bound, scan)} "
+        f"SELECT __w, {model} AS __m, __s, CAST({y} AS VARCHAR) AS __y, {proba} AS __p "
+        f"FROM sliced WHERE {_labelled(bound)} AND {proba} IS NOT NULL"
+    )
+    out: dict[GroupKey, tuple[list[str], list[Any]]] = {}
+    for row in _run(sql, scan, "probability query failed", config.key):
+        label, value = canonical_class(row["__y"]), row["__p"]
+        models = [ALL_MODELS, row["__m"]] if scan.models else [_model_of(row, scan)]
+        for model_id in models:
+            key: GroupKey = (row["__w"], model_id, row["__s"]["k"], row["__s"]["v"])
+            labels, values = out.setdefault(key, ([], []))
+            labels.append(label)
+            values.append(value)
+    return out
+
+
+def _quality(
+    bound: BoundMonitor,
+    row: Mapping[str, Any],
+    confusion: list[tuple[str, str, int]] | None,
+    probabilities: tuple[list[str], list[Any]] | None,
+) -> dict[str, Any]:
+    config = bound.config
+    if config.problem_type == "regression":
+        return regression_metrics(
+            int(row["q_count"] or 0), row["q_sse"], row["q_sae"], row["q_sape"], row["q_var"]
+        )
+    values = classification_metrics(confusion or [])
+    if values and config.proba_col:
+        labels, probas = probabilities or ([], [])
+        values.update(probability_metrics(labels, probas))
+    return values
