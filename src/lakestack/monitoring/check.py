@@ -69,6 +69,13 @@ COOLDOWN = "cooldown"
 NEW_LABELS = "no_new_labels"
 """``retrain_blocked`` when no labelled row is newer than the newest model version."""
 _KEYS = ("window", "granularity", "log_type", "slice_key", "column_name")
+_NOT_METRICS = {
+    *_KEYS,
+    "slice_value",
+    "data_type",
+    "logging_table_commit_version",
+    "monitor_version",
+}
 
 
 @dataclass(frozen=True)
@@ -373,25 +380,27 @@ def _profile_rows(catalog: Catalog, profile: str, metric: str, id_col: str) -> p
             "(lakestack monitors refresh), or pass profile_metrics_table"
         ) from None
     schema = table.schema
-    missing = [c for c in (*_KEYS, id_col) if c not in schema.names]
+    missing = [c for c in _KEYS if c not in schema.names]
     if missing:
         raise MonitorError(
             f"table {profile} is not a profile metrics table: it has no column "
             f"{', '.join(repr(c) for c in missing)}"
         )
-    _metric_type(schema, metric, profile)
+    _metric_type(schema, metric, profile, id_col)
+    by_model = [id_col] if id_col in schema.names else []  # a time series has no model id
     rows = table.read(
-        [*_KEYS, id_col, metric.split(".")[0]],
+        [*_KEYS, *by_model, metric.split(".")[0]],
         filter=(pc.field("column_name") == TABLE_COLUMN) & (pc.field("log_type") == INPUT),
     )
     return rows.filter(pc.is_null(rows["slice_key"]))
 
 
-def _metric_type(schema: pa.Schema, metric: str, profile: str) -> pa.DataType:
+def _metric_type(schema: pa.Schema, metric: str, profile: str, id_col: str) -> pa.DataType:
     """The type the dotted path names, if numeric; else an error listing the metrics."""
     parts = metric.split(".")
     found: pa.DataType | None = None
-    if parts[0] in schema.names and parts[0] not in (*_KEYS, "slice_value"):
+    not_metrics = {*_NOT_METRICS, id_col}
+    if parts[0] in schema.names and parts[0] not in not_metrics:
         found = schema.field(parts[0]).type
         for part in parts[1:]:
             if not pa.types.is_struct(found) or found.get_field_index(part) < 0:
@@ -400,7 +409,9 @@ def _metric_type(schema: pa.Schema, metric: str, profile: str) -> pa.DataType:
             found = found.field(part).type
     if found is not None and _numeric(found):
         return found
-    valid = [path for f in schema if f.name not in _KEYS for path in _numeric_paths(f.name, f.type)]
+    valid = [
+        path for f in schema if f.name not in not_metrics for path in _numeric_paths(f.name, f.type)
+    ]
     raise MonitorError(
         f"metric '{metric}' is not a numeric column of {profile}; metrics there: "
         f"{', '.join(valid) or 'none'}"
@@ -449,12 +460,23 @@ def _window_values(
             f"{profile} has no '{granularity}' windows; its granularities: {', '.join(present)}"
         )
     rows = rows.filter(pc.field("granularity") == granularity)
+    if id_col not in rows.column_names:
+        if model_id != ALL_MODELS:
+            raise MonitorError(f"{profile} has no model id column '{id_col}'; leave model_id out")
+        return _by_window(rows, profile, metric, granularity, model_id), granularity
     ids = set(rows[id_col].cast(pa.string()).drop_null().to_pylist())
     if rows.num_rows and model_id not in ids:
         raise MonitorError(
             f"{profile} has no rows of model id '{model_id}' ({id_col}: {', '.join(sorted(ids))})"
         )
     rows = rows.filter(pc.equal(rows[id_col].cast(pa.string()), model_id))
+    return _by_window(rows, profile, metric, granularity, model_id), granularity
+
+
+def _by_window(
+    rows: pa.Table, profile: str, metric: str, granularity: str, model_id: str
+) -> list[tuple[datetime, float | None]]:
+    """(window start, metric) of each row, one row per window."""
     values = rows[metric.split(".")[0]]
     for part in metric.split(".")[1:]:
         values = pc.struct_field(values, part)
@@ -468,7 +490,7 @@ def _window_values(
                 f"window starting {start}; refresh the monitor"
             )
         by_window[start] = number
-    return list(by_window.items()), granularity
+    return list(by_window.items())
 
 
 # the rails --------------------------------------------------------------------------------
