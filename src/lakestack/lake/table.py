@@ -474,6 +474,95 @@ class Table:
             ) from None
         return self.version
 
+    def optimize(
+        self,
+        target_size: int | None = None,
+        *,
+        commit_metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Compact small files into files of about ``target_size`` bytes (Delta ``OPTIMIZE``).
+
+        A table written in many small commits (a stream, an inference table) has a file per
+        commit; readers open every file. Compaction rewrites them in one commit of its own
+        that changes no row: appends committed meanwhile keep their rows and their app
+        transactions, and time travel to earlier versions still reads the old files until
+        ``vacuum`` removes them.
+
+        Args:
+            target_size: The size of the files to write, in bytes (default: the table's
+                ``delta.targetFileSize``, else delta-rs's 100 MiB). Files of that size or
+                larger are left alone.
+            commit_metadata: Recorded in the commit (``history``).
+
+        Returns:
+            delta-rs's metrics: ``numFilesAdded``, ``numFilesRemoved``, ``filesAdded`` and
+            ``filesRemoved`` (size statistics), ``partitionsOptimized``, ``totalConsideredFiles``,
+            ``totalFilesSkipped``...
+
+        Raises:
+            LakeError: The compaction failed; nothing was committed.
+            CommitConflictError: A concurrent write kept conflicting; retry.
+        """
+        from deltalake.exceptions import CommitFailedError, DeltaError
+
+        if target_size is not None and target_size < 1:
+            raise LakeError(
+                f"optimize {self.name}: target_size must be a positive number of bytes, "
+                f"not {target_size}; give e.g. {32 * 2**20} (32 MiB), or None for the default"
+            )
+        try:
+            metrics: dict[str, Any] = self.delta().optimize.compact(
+                target_size=target_size,
+                commit_properties=_commit(commit_metadata, None),
+            )
+        except CommitFailedError as exc:
+            raise self._conflict(exc) from None
+        except DeltaError as exc:
+            raise LakeError(f"optimize {self.name} failed: {str(exc).splitlines()[0]}") from None
+        return metrics
+
+    def vacuum(
+        self,
+        retention_hours: int | None = None,
+        *,
+        dry_run: bool = False,
+        enforce_retention_duration: bool = True,
+    ) -> list[str]:
+        """Delete the files no version within the retention period reads (Delta ``VACUUM``).
+
+        Files replaced by ``optimize``, ``overwrite``, ``merge`` or ``delete`` stay on storage
+        for time travel; vacuum deletes those removed longer than ``retention_hours`` ago
+        (default: the table's ``delta.deletedFileRetentionDuration``, else 7 days). Versions
+        older than that can no longer be read afterwards.
+
+        Args:
+            retention_hours: Keep files removed within this many hours.
+            dry_run: Only list the files that would be deleted.
+            enforce_retention_duration: Refuse a ``retention_hours`` shorter than the table's
+                retention duration (False allows it, e.g. 0 to delete every unread file).
+
+        Returns:
+            The files deleted (or, with ``dry_run``, that would be), relative to the table.
+
+        Raises:
+            LakeError: The vacuum failed, or ``retention_hours`` is below the table's retention
+                duration while ``enforce_retention_duration`` is on.
+        """
+        from deltalake.exceptions import DeltaError
+
+        try:
+            files: list[str] = self.delta().vacuum(
+                retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=enforce_retention_duration,
+            )
+        except (DeltaError, ValueError) as exc:
+            raise LakeError(
+                f"vacuum {self.name} failed: {str(exc).splitlines()[0]}; give a retention_hours "
+                "of at least the table's retention, or enforce_retention_duration=False"
+            ) from None
+        return files
+
     def set_properties(self, properties: Mapping[str, str]) -> None:
         """Set table properties (``delta.*`` ones configure Delta itself)."""
         self.delta().alter.set_table_properties(

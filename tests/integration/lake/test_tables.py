@@ -14,6 +14,7 @@ import pytest
 from lakestack.errors import (
     AlreadyExistsError,
     ConstraintError,
+    LakeError,
     NotFoundError,
     SchemaMismatchError,
 )
@@ -191,3 +192,50 @@ def test_volumes_and_drop(catalog: Catalog) -> None:
     assert not catalog.table_exists("main.sales.orders")
     catalog.drop_schema("main.sales", cascade=True)
     assert catalog.list_schemas("main") == []
+
+
+def test_optimize_compacts_small_files_and_keeps_rows_and_app_transactions(
+    catalog: Catalog,
+) -> None:
+    catalog.create_schema("main.stream")
+    table = catalog.create_table("main.stream.events", pa.table({"n": [0]}))
+    for n in range(1, 6):
+        table.append(pa.table({"n": [n]}), app_transaction=("feed", n))
+    assert table.info.num_files == 6
+
+    metrics = table.optimize(commit_metadata={"why": "test"})
+
+    assert (metrics["numFilesRemoved"], metrics["numFilesAdded"]) == (6, 1)
+    assert table.info.num_files == 1
+    assert sorted(table.read()["n"].to_pylist()) == [0, 1, 2, 3, 4, 5]
+    assert table.app_transaction_version("feed") == 5
+    last = table.history(1)[0]
+    assert (last["operation"], last["metadata"]) == ("OPTIMIZE", {"why": "test"})
+    assert table.read(version=5).num_rows == 5  # the replaced files still serve time travel
+    assert table.optimize()["numFilesRemoved"] == 0  # nothing small left to compact
+
+
+def test_vacuum_deletes_replaced_files_past_the_retention(catalog: Catalog) -> None:
+    catalog.create_schema("main.stream")
+    table = catalog.create_table("main.stream.events", pa.table({"n": [0]}))
+    table.append(pa.table({"n": [1]}))
+    table.optimize()
+
+    assert table.vacuum() == []  # replaced seconds ago: within the 7-day retention
+    with pytest.raises(LakeError, match=r"vacuum main\.stream\.events failed: .*retention"):
+        table.vacuum(0)
+    planned = table.vacuum(0, dry_run=True, enforce_retention_duration=False)
+    assert len(planned) == 2
+    assert sorted(table.vacuum(0, enforce_retention_duration=False)) == sorted(planned)
+    assert sorted(table.read()["n"].to_pylist()) == [0, 1]
+    with pytest.raises(FileNotFoundError):
+        table.read(version=1)  # the files of the versions before the compaction are gone
+
+
+def test_optimize_refuses_a_bad_target_size(catalog: Catalog) -> None:
+    catalog.create_schema("main.stream")
+    table = catalog.create_table("main.stream.events", pa.table({"n": [0]}))
+    version = table.version
+    with pytest.raises(LakeError, match="target_size must be a positive number of bytes, not 0"):
+        table.optimize(target_size=0)
+    assert table.version == version
