@@ -100,6 +100,13 @@ def _grouping(scan: Pass, *extra: str) -> str:
     return f"__w, __s{tail}"
 
 
+def _model_keys(scan: Pass) -> str:
+    """The model id and whether the row is the all-models group, as selected columns."""
+    if scan.models:
+        return "__m, grouping(__m) AS __all"
+    return "NULL AS __m, 0 AS __all"
+
+
 def _model_of(row: Mapping[str, Any], scan: Pass) -> str | None:
     if not scan.models:
         return scan.all_models
@@ -132,7 +139,7 @@ def profile_groups(
     selects, aggregates = _aggregate_selects(bound, scan, with_quality)
     sql = (
         f"WITH {_keys_sql(bound, scan)} "
-        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, "
+        f"SELECT __w, {_model_keys(scan)}, __s, "
         f"{', '.join(selects)} FROM sliced GROUP BY {_grouping(scan)}"
     )
     rows = _run(sql, scan, "profile query failed", config.key)
@@ -293,9 +300,9 @@ def _frequent_items(
         f"WITH {_keys_sql(bound, scan)}, "
         f"items AS (SELECT __w, __m, __s, unnest([{indexes}]) AS __col, "
         f"unnest([{values}]) AS __item FROM sliced) "
-        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, __col, "
+        f"SELECT * FROM (SELECT __w, {_model_keys(scan)}, __s, __col, "
         f"__item, count(*) AS __n FROM items WHERE __item IS NOT NULL "
-        f"GROUP BY {_grouping(scan, '__col', '__item')} "
+        f"GROUP BY {_grouping(scan, '__col', '__item')}) "
         f"QUALIFY row_number() OVER (PARTITION BY __w, __m, __all, __s, __col "
         f"ORDER BY __n DESC, __item) <= {TOP_K} ORDER BY __n DESC, __item"
     )
@@ -322,7 +329,7 @@ def _confusion(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, list[tuple[str
     y, yhat = quote(config.label_col), quote(config.prediction_col or "")
     sql = (
         f"WITH {_keys_sql(bound, scan)} "
-        f"SELECT __w, __m, {'grouping(__m)' if scan.models else '0'} AS __all, __s, "
+        f"SELECT __w, {_model_keys(scan)}, __s, "
         f"CAST({yhat} AS VARCHAR) AS __p, CAST({y} AS VARCHAR) AS __y, count(*) AS __n "
         f"FROM sliced WHERE {_labelled(bound)} GROUP BY {_grouping(scan, '__p', '__y')}"
     )
