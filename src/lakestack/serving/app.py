@@ -107,10 +107,24 @@ _INVOCATION: dict[str, Any] = {
 
 
 class CaptureSink:
-    """What the server needs of an inference-table writer (``serving.capture.Capture``)."""
+    """What the server needs of an inference-table writer (``serving.capture.Spooler`` or
+    ``Capture``)."""
 
-    def record(self, records: list[dict[str, Any]]) -> None:
-        """Spool rows before the response is sent."""
+    def record_request(
+        self,
+        request_id: str,
+        client_request_id: str | None,
+        endpoint_name: str,
+        served_entity: str,
+        model_id: str,
+        columns: list[str],
+        rows: Any,
+        predictions: Any,
+        *,
+        execution_time_ms: float,
+        status_code: int = 200,
+    ) -> None:
+        """Spool an answered request's records before the response is sent."""
 
     def close(self) -> None:
         """Flush and stop."""
@@ -268,9 +282,16 @@ class ServingState:
             request_id = self._ids()
             capture = self.captures.get(endpoint.name)
             if capture is not None:
-                millis = (time.perf_counter() - started) * 1000
-                capture.record(
-                    _records(scoring, values, request_id, endpoint, entity, used, millis)
+                capture.record_request(
+                    request_id,
+                    scoring.client_request_id,
+                    endpoint.name,
+                    entity.name,
+                    used.model_id,
+                    scoring.columns,
+                    scoring.rows,
+                    values,
+                    execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
             content = orjson.dumps({"predictions": values})
             await send(
@@ -353,34 +374,6 @@ async def _send_error(send: Send, exc: HttpError, entity: ServedEntity) -> None:
     ]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
-
-
-def _records(
-    scoring: Any,
-    predictions: Any,
-    request_id: str,
-    endpoint: Endpoint,
-    entity: ServedEntity,
-    model: Any,
-    millis: float,
-) -> list[dict[str, Any]]:
-    now = int(time.time() * 1000)
-    per_row = predictions if isinstance(predictions, list) else [predictions] * len(scoring)
-    return [
-        {
-            "request_id": request_id,
-            "client_request_id": scoring.client_request_id,
-            "endpoint_name": endpoint.name,
-            "served_entity": entity.name,
-            "model_id": model.model_id,
-            "timestamp": now,
-            "status_code": 200,
-            "execution_time_ms": round(millis),
-            "inputs": inputs,
-            "prediction": prediction,
-        }
-        for inputs, prediction in zip(scoring.records(), per_row, strict=False)
-    ]
 
 
 Route = tuple[Endpoint, ServedEntity | None]

@@ -1,8 +1,9 @@
 """The inference table of a serving endpoint (``auto_capture_config``): every scored row in Delta.
 
-A server calls ``record`` before it sends a response. ``record`` appends JSON lines to a spool
-file of its own process with a single ``os.write``: a few microseconds, no Delta on the request
-path. Once ``write`` has returned, the bytes are in the kernel's page cache, which outlives the
+A server calls ``record_request`` before it sends a response: it appends one JSON line for the
+request's records (``capture_spool`` has the format) to a spool file of its own process with a
+single ``os.write``: a few microseconds, no Delta on the request path. Once ``write`` has
+returned, the bytes are in the kernel's page cache, which outlives the
 process: a server killed with SIGKILL loses none of the rows it answered. (A machine crash can
 lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a disk flush
 per request.)
@@ -48,18 +49,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakestack.errors import InferenceError, LakeError, LakestackError, SchemaMismatchError
 from lakestack.lake import Catalog, Table
 from lakestack.lake.names import parse_table_name
+from lakestack.serving.capture_spool import (
+    FIELDS,
+    FORMAT,
+    FORMATS,
+    HEADER_KEY,
+    RESERVED_COLUMNS,
+    Contexts,
+    decode,
+    record_lines,
+    request_line,
+)
 
 __all__ = [
     "FIELDS",
     "RESERVED_COLUMNS",
     "CHECKPOINT_INTERVAL",
+    "COMPACT_TARGET_BYTES",
     "SPOOL_SUFFIX",
     "Capture",
     "Spooler",
@@ -69,66 +80,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FIELDS = (
-    "request_id",
-    "client_request_id",
-    "endpoint_name",
-    "served_entity",
-    "model_id",
-    "timestamp",
-    "status_code",
-    "execution_time_ms",
-    "inputs",
-    "prediction",
-)
-"""The keys of one recorded row."""
-
-# the table's own columns, in order after the input columns, with the types they are stored as
-_META_TYPES: dict[str, pa.DataType] = {
-    "model_id": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "request_id": pa.string(),
-    "client_request_id": pa.string(),
-    "endpoint_name": pa.string(),
-    "served_entity": pa.string(),
-    "status_code": pa.int32(),
-    "execution_time_ms": pa.float64(),
-}
-RESERVED_COLUMNS = frozenset(["prediction", *_META_TYPES])
-"""Column names an input cannot have: the inference table uses them itself."""
-
 SPOOL_SUFFIX = ".spool"
 _SPOOL_PREFIX = "capture-"
 _RECOVER_LOCK = ".recover.lock"
-_HEADER_KEY = "lakestack_capture"
 _TAILED_KEY = "tailed"  # header: the spool's rows are written by a writer process
 _READ_BYTES = 32 * 2**20  # at most this much spool per Delta commit (bounded memory)
 _ROTATE_BYTES = 64 * 2**20  # a fully flushed spool this big is replaced by a fresh one
 _RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between failed flushes of a live spool
 _CLOSE_ATTEMPTS = 3
-_REQUIRED = frozenset(FIELDS)
 # An inference table takes a commit a second. Each write replays the Delta log from the last
 # checkpoint (delta-rs reloads it per write), and Delta checkpoints every 100 commits by
 # default: a 4,000-row write took 16 ms of CPU just after a checkpoint, 90 ms before the next.
 # A checkpoint every 10 commits keeps every write near the low end.
 _CHECKPOINT_PROPERTY = "delta.checkpointInterval"
 CHECKPOINT_INTERVAL = 10
-
-
-def _refuse(value: Any) -> Any:
-    """orjson's fallback for a type it cannot store: fail with the value in the message."""
-    raise TypeError(f"{type(value).__name__} {_brief(value)} is not JSON serializable")
-
-
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-
-
-def _encode(records: Sequence[Mapping[str, Any]]) -> bytes:
-    """Spool lines: one JSON object per record (numpy numbers and arrays as JSON; NaN and
-    infinities as null, i.e. missing), each newline-terminated. About 0.4 µs per record."""
-    if len(records) == 1:
-        return orjson.dumps(records[0], default=_refuse, option=_OPTIONS)
-    return b"".join(orjson.dumps(r, default=_refuse, option=_OPTIONS) for r in records)
+# Compaction rewrites every file under its target size: a small target bounds how long one
+# takes (32 MiB of Parquet: about a second) and how often a growing file is rewritten.
+COMPACT_TARGET_BYTES = 32 * 2**20
 
 
 class _Spool:
@@ -139,6 +107,7 @@ class _Spool:
         self.fd = fd
         self.id = path.name.removesuffix(SPOOL_SUFFIX)
         self.app_id = f"capture:{self.id}"
+        self._header: dict[str, Any] | None = None
 
     @classmethod
     def create(cls, spool_dir: Path, table_name: str, *, tailed: bool = False) -> _Spool:
@@ -154,7 +123,7 @@ class _Spool:
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            header = {_HEADER_KEY: 1, "table": table_name, "pid": os.getpid()}
+            header = {HEADER_KEY: FORMAT, "table": table_name, "pid": os.getpid()}
             if tailed:
                 header[_TAILED_KEY] = True
             os.write(fd, (json.dumps(header) + "\n").encode())
@@ -189,12 +158,14 @@ class _Spool:
 
     def header(self) -> dict[str, Any]:
         """The header line ({} when it is missing or unreadable)."""
-        first = os.pread(self.fd, 4096, 0).split(b"\n", 1)[0]
-        try:
-            header = json.loads(first)
-        except ValueError:
-            return {}
-        return header if isinstance(header, dict) and _HEADER_KEY in header else {}
+        if self._header is None:
+            first = os.pread(self.fd, 4096, 0).split(b"\n", 1)[0]
+            try:
+                header = json.loads(first)
+            except ValueError:
+                return {}  # not cached: a header being written may be complete next time
+            self._header = header if isinstance(header, dict) and HEADER_KEY in header else {}
+        return self._header
 
     def table_name(self) -> str | None:
         """The table named in the header line (None for a spool without a readable header)."""
@@ -205,14 +176,37 @@ class _Spool:
         """Whether a writer process writes this spool while its owner lives."""
         return self.header().get(_TAILED_KEY) is True
 
-    def read_lines(self, start: int, limit: int = _READ_BYTES) -> tuple[list[bytes], int]:
+    def unreadable(self) -> str | None:
+        """Why this version cannot write the spool's rows (None when it can)."""
+        version = self.header().get(HEADER_KEY)
+        if self.table_name() is None:
+            return "it has no header"
+        if version not in FORMATS:
+            return (
+                f"it has format {version!r}, which this version of lakestack does not read (it "
+                f"reads {', '.join(map(str, FORMATS))}); finish it with the version that wrote it"
+            )
+        return None
+
+    def format(self) -> int:
+        """The format of the spool's lines (``capture_spool``), from its header.
+
+        Raises:
+            InferenceError: A spool this version cannot read (``unreadable``).
+        """
+        reason = self.unreadable()
+        if reason is not None:
+            raise InferenceError(f"inference table spool {self.path}: {reason}")
+        return int(self.header()[HEADER_KEY])
+
+    def read_lines(self, start: int, limit: int = _READ_BYTES) -> tuple[bytes, int]:
         """The complete lines from byte ``start`` (at most about ``limit`` bytes), and their end.
 
         A line without its newline yet (being written, or torn by a crash during a ``record``
         that never returned) is left for later.
         """
         chunks: list[bytes] = []
-        offset, end = start, start
+        offset = start
         while offset - start < limit:
             chunk = os.pread(self.fd, min(4 * 2**20, limit), offset)
             if not chunk:
@@ -224,9 +218,8 @@ class _Spool:
         data = b"".join(chunks)
         cut = data.rfind(b"\n")
         if cut < 0:
-            return [], start
-        end = start + cut + 1
-        return data[: cut + 1].splitlines(), end
+            return b"", start
+        return data[: cut + 1], start + cut + 1
 
     def close(self, *, delete: bool) -> None:
         """Release the spool; ``delete`` removes it first (while still holding the lock)."""
@@ -242,6 +235,7 @@ class _Writer:
     def __init__(self, catalog: Catalog, table_name: str) -> None:
         self.catalog = catalog
         self.table_name = table_name
+        self.commits = 0  # commits of rows since the last compaction
         self._table: Table | None = None
 
     def table(self) -> Table | None:
@@ -262,13 +256,10 @@ class _Writer:
         if end == start:
             return start, 0
         if start == 0:
-            lines = lines[1:]  # the header
-        data = _parsed(lines) if lines else None
-        if data is None:
-            rows = _rows(lines, spool.path)
-            if not rows:  # only the header, or lines that cannot be read: nothing to commit
-                return end, 0
-            data = _to_arrow(rows)
+            lines = lines[lines.index(b"\n") + 1 :]  # the header
+        data = decode(lines, spool.format(), spool.path)
+        if data is None:  # only the header, or lines that cannot be read: nothing to commit
+            return end, 0
         table = self.table() or self._create(data.schema)
         table.append(
             data,
@@ -276,7 +267,25 @@ class _Writer:
             commit_metadata={"lakestack.operation": "capture", "lakestack.spool": spool.id},
             app_transaction=(spool.app_id, end),
         )
+        self.commits += 1
         return end, data.num_rows
+
+    def compact(self, target_size: int | None = COMPACT_TARGET_BYTES) -> dict[str, Any]:
+        """Compact the table's small files (one per commit) in a commit of its own.
+
+        Rows and app transactions are unchanged, so exactly-once holds across it.
+
+        Returns:
+            The compaction's metrics (``Table.optimize``); {} before the table exists.
+        """
+        table = self.table()
+        if table is None:
+            return {}
+        metrics = table.optimize(
+            target_size, commit_metadata={"lakestack.operation": "capture compaction"}
+        )
+        self.commits = 0
+        return metrics
 
     def drain(self, spool: _Spool, start: int | None = None) -> int:
         """Flush ``spool`` to its end from ``start`` (default: its committed offset)."""
@@ -316,79 +325,6 @@ def _checkpointed(table: Table) -> Table:
     return table
 
 
-def _parsed(lines: list[bytes]) -> pa.Table | None:
-    """The rows of spool lines parsed by Arrow's JSON reader, which works without the GIL.
-
-    The server's event loop shares the GIL with the flushing thread: parsing row by row in
-    Python would slow the requests down while a batch is written. None when Arrow cannot read
-    the lines (a torn or unreadable line, types that change within the batch): the caller
-    then parses them one by one.
-    """
-    import pyarrow.json as pajson
-
-    data = b"".join(lines)
-    try:
-        rows = pajson.read_json(
-            pa.BufferReader(data), read_options=pajson.ReadOptions(block_size=len(data) + 1)
-        )
-        columns: dict[str, Any] = {}
-        if "inputs" in rows.column_names:
-            inputs = rows.column("inputs")
-            if pa.types.is_struct(inputs.type):
-                for index, field in enumerate(inputs.type):
-                    columns[field.name] = pc.struct_field(inputs, [index])
-        columns["prediction"] = rows.column("prediction")
-        for name, kind in _META_TYPES.items():
-            column = rows.column(name)
-            if name == "timestamp":
-                column = pc.multiply(column.cast(pa.int64()), 1000)
-            columns[name] = column.cast(kind)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
-        return None
-    kept = {k: v for k, v in columns.items() if not pa.types.is_null(v.type)}
-    return pa.table(kept)
-
-
-def _rows(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
-    """The recorded rows of spool lines (the header and unreadable lines skipped, logged)."""
-    rows: list[dict[str, Any]] = []
-    for line in lines:
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            log.warning("inference table spool %s: skipped an unreadable line", path)
-            continue
-        if isinstance(item, list):  # several rows in one line (spools of earlier versions)
-            rows.extend(item)
-        elif isinstance(item, dict) and _HEADER_KEY not in item:
-            rows.append(item)
-    return rows
-
-
-def _to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    """DESIGN §7 rows: input columns (in first-seen order), then prediction and metadata."""
-    inputs = [row.get("inputs") or {} for row in rows]
-    names: dict[str, None] = {}
-    for values in inputs:
-        names.update(dict.fromkeys(values))
-    columns: dict[str, pa.Array] = {}
-    for name in names:
-        column = pa.array([values.get(name) for values in inputs])
-        if not pa.types.is_null(column.type):  # all null here: the column gets its type later
-            columns[name] = column
-    prediction = pa.array([row.get("prediction") for row in rows])
-    if not pa.types.is_null(prediction.type):
-        columns["prediction"] = prediction
-    for name, kind in _META_TYPES.items():
-        values = [row.get(name) for row in rows]
-        if name == "timestamp":
-            millis = pa.array(values, pa.int64())
-            columns[name] = pc.multiply(millis, 1000).cast(kind)
-        else:
-            columns[name] = pa.array(values).cast(kind)
-    return pa.table(columns)
-
-
 def _spool_folder(table_name: str, spool_dir: Path) -> Path:
     """``spool_dir``, created, after checking ``table_name``."""
     try:
@@ -406,44 +342,83 @@ def _spool_folder(table_name: str, spool_dir: Path) -> Path:
     return folder
 
 
-def _encoded(table_name: str, records: Sequence[Mapping[str, Any]]) -> bytes:
-    """The spool lines of ``records``, checked: every field there, inputs a mapping without
-    reserved names, every value JSON."""
-    for row in records:
-        if not row.keys() >= _REQUIRED:
-            missing = sorted(_REQUIRED.difference(row.keys()))
-            raise InferenceError(
-                f"inference table {table_name}: a record has no {', '.join(missing)} "
-                f"(a record has: {', '.join(FIELDS)}); nothing was recorded"
-            )
-        inputs = row["inputs"]
-        if not isinstance(inputs, Mapping) or not RESERVED_COLUMNS.isdisjoint(inputs):
-            raise InferenceError(_bad_inputs(table_name, inputs))
-    try:
-        return _encode(records)
-    except TypeError as exc:  # orjson.JSONEncodeError; our own reason, if any, as its cause
-        raise InferenceError(
-            f"inference table {table_name}: a record holds a value that cannot be "
-            f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
-            "list or dict (with str keys); nothing was recorded"
-        ) from None
+class _Recorder:
+    """What ``Spooler`` and ``Capture`` share: spool lines made from scored requests."""
 
+    table_name: str
+    _contexts: Contexts
 
-def _bad_inputs(table_name: str, inputs: Any) -> str:
-    where = f"inference table {table_name}"
-    if not isinstance(inputs, Mapping):
-        return (
-            f"{where}: inputs must map input columns to values, got "
-            f"{type(inputs).__name__} {_brief(inputs)}; nothing was recorded"
+    def record_request(
+        self,
+        request_id: str,
+        client_request_id: str | None,
+        endpoint_name: str,
+        served_entity: str,
+        model_id: str,
+        columns: Sequence[str],
+        rows: Any,
+        predictions: Any,
+        *,
+        execution_time_ms: float,
+        status_code: int = 200,
+    ) -> None:
+        """Spool one answered request: one line for all its records, a few microseconds.
+
+        What the server calls before it sends a response; when it returns, the request's
+        rows survive the death of the process. The timestamp is now.
+
+        Args:
+            request_id: The server's id of the request.
+            client_request_id: The request's ``client_request_id``, if it had one.
+            endpoint_name: The endpoint.
+            served_entity: The served entity that answered.
+            model_id: ``<model name>/<version>`` of the model that answered.
+            columns: The input columns, in the order of each row's values.
+            rows: The records: a list of row lists, or a 2-D numpy array.
+            predictions: One prediction per record (a list), or one for all of them.
+            execution_time_ms: The time the server spent on the request.
+            status_code: The response's HTTP status.
+
+        Raises:
+            InferenceError: An input column has the name of a column the table adds, or a
+                value JSON cannot represent. Nothing is spooled.
+        """
+        if not len(rows):
+            return
+        context = self._contexts.get(endpoint_name, served_entity, model_id, columns)
+        line = request_line(
+            self.table_name,
+            request_id,
+            client_request_id,
+            context,
+            columns,
+            rows,
+            predictions,
+            timestamp_ms=int(time.time() * 1000),
+            execution_time_ms=execution_time_ms,
+            status_code=status_code,
         )
-    clash = sorted(RESERVED_COLUMNS.intersection(inputs))
-    return (
-        f"{where}: input column '{clash[0]}' has the name of a column the table adds "
-        f"({', '.join(sorted(RESERVED_COLUMNS))}); rename the input; nothing was recorded"
-    )
+        self._append(line, len(rows))
+
+    def record(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Spool scored rows; when this returns they survive the death of the process.
+
+        Each record has the keys of ``FIELDS``: ``timestamp`` in epoch milliseconds and
+        ``inputs`` a mapping of input column to value. ``record_request`` takes a request's
+        records without a dict per record (what the server uses).
+
+        Raises:
+            InferenceError: A record misses a key, has an input named like a table column, or
+                holds a value JSON cannot represent. Nothing of the call is spooled.
+        """
+        if records:
+            self._append(record_lines(self.table_name, self._contexts, records), len(records))
+
+    def _append(self, lines: bytes, rows: int) -> None:
+        raise NotImplementedError
 
 
-class Spooler:
+class Spooler(_Recorder):
     """Spools the scored rows of one server process; a writer process writes them to Delta.
 
     Get one from ``Spooler.open`` in each server process (after any fork). It never touches
@@ -460,6 +435,7 @@ class Spooler:
         self._spool = _Spool.create(spool_dir, table_name, tailed=True)
         self._empty = self._size = self._spool.size()
         self._closed = False
+        self._contexts = Contexts(table_name)
 
     @classmethod
     def open(cls, table_name: str, spool_dir: Path, *, fsync: bool = False) -> Spooler:
@@ -475,14 +451,7 @@ class Spooler:
         """The spool file this process appends to now."""
         return self._spool.path
 
-    def record(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Spool scored rows; when this returns they survive the death of the process.
-
-        Same records and errors as ``Capture.record``.
-        """
-        if not records:
-            return
-        line = _encoded(self.table_name, records)
+    def _append(self, line: bytes, rows: int) -> None:
         with self._lock:
             if self._closed:
                 raise InferenceError(
@@ -509,7 +478,7 @@ class Spooler:
             self._spool.close(delete=self._size == self._empty)  # nothing recorded: no spool
 
 
-class Capture:
+class Capture(_Recorder):
     """The inference table writer of one server process. Get one from ``Capture.open``.
 
     Thread-safe: ``record`` may be called from the event loop and from worker threads at once.
@@ -539,6 +508,7 @@ class Capture:
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._closed = False
+        self._contexts = Contexts(writer.table_name)
         self.rows_written = 0
         self._thread = threading.Thread(
             target=self._run, name=f"lakestack-capture-{self._spool.id}", daemon=True
@@ -583,19 +553,7 @@ class Capture:
         """The spool file this process appends to now."""
         return self._spool.path
 
-    def record(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Spool scored rows; when this returns they survive the death of the process.
-
-        Each record has the keys of ``FIELDS``: ``timestamp`` in epoch milliseconds and
-        ``inputs`` a mapping of input column to value. Call it before sending the response.
-
-        Raises:
-            InferenceError: A record misses a key, has an input named like a table column, or
-                holds a value JSON cannot represent. Nothing of the call is spooled.
-        """
-        if not records:
-            return
-        line = _encoded(self.table_name, records)
+    def _append(self, line: bytes, rows: int) -> None:
         if self._closed:
             raise InferenceError(
                 f"inference table {self.table_name}: record after close; open a new Capture"
@@ -604,7 +562,7 @@ class Capture:
             _write_all(self._spool.fd, line)
             if self.fsync:
                 os.fsync(self._spool.fd)
-            self._pending += len(records)
+            self._pending += rows
         if self._pending >= self.flush_rows:
             self._wake.set()
 
@@ -742,8 +700,9 @@ def recover_spools(catalog: Catalog, spool_dir: Path) -> int:
                 continue
             try:
                 table_name = spool.table_name()
-                if table_name is None:
-                    log.warning("inference table spool %s has no header; left in place", path)
+                reason = spool.unreadable()
+                if table_name is None or reason is not None:
+                    log.warning("inference table spool %s is left in place: %s", path, reason)
                     spool.close(delete=False)
                     continue
                 writer = _Writer(catalog, table_name)
@@ -835,11 +794,6 @@ def merge_labels(
 
 def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _write_all(fd: int, data: bytes) -> None:

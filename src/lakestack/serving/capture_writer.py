@@ -12,8 +12,12 @@ GIL. The writer:
   lines of every live spool marked for it, each batch with its app transaction (exactly once,
   see ``capture``);
 * finishes and deletes every spool nobody holds (closed, rotated, or left by a dead process);
+* every ``compact_every`` commits to a table (100 by default), compacts it: an inference table
+  gets a Parquet file per commit, about one a second, and its readers open every file. The
+  compaction is a commit of its own that changes no row and no app transaction, so
+  exactly-once holds across it; the spools wait meanwhile (about a second);
 * on SIGTERM (the server stopping) or when its parent is gone (the server was killed), writes
-  everything there is and exits.
+  everything there is, compacts what it wrote since the last compaction (on SIGTERM) and exits.
 
 It runs on the CPUs the server is not pinned to (``writer_cpus``): a server pinned to some
 CPUs (``taskset``, a cpuset) keeps them for requests; an unpinned server's writer is unpinned
@@ -21,7 +25,8 @@ too. ``LAKESTACK_CAPTURE_WRITER_CPUS`` overrides the choice (a CPU list such as 
 ``4-7``, or ``inherit`` for the server's own CPUs).
 
 Run it by hand as ``python -m lakestack.serving.capture_writer --warehouse W --spool-dir D``
-(``--parent-pid``, ``--flush-seconds``, ``--cpus``; the catalog's storage options as JSON in
+(``--parent-pid``, ``--flush-seconds``, ``--compact-every``, ``--cpus``; the catalog's storage
+options as JSON in
 ``LAKESTACK_CAPTURE_STORAGE_OPTIONS``, never on the command line).
 """
 
@@ -43,17 +48,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakestack.errors import UsageError
+from lakestack.errors import LakestackError, UsageError
 from lakestack.lake import Catalog
 from lakestack.serving.capture import (
     _RETRY_SECONDS,
     _SPOOL_PREFIX,
+    COMPACT_TARGET_BYTES,
     SPOOL_SUFFIX,
     _Spool,
     _Writer,
 )
 
 __all__ = [
+    "COMPACT_EVERY",
     "CPUS_ENV",
     "STORAGE_ENV",
     "CaptureWriter",
@@ -70,6 +77,7 @@ CPUS_ENV = "LAKESTACK_CAPTURE_WRITER_CPUS"
 _WRITER_LOCK = ".writer.lock"
 _POLL_SECONDS = 0.1  # how often pending bytes are looked at between timed writes
 _FINAL_ATTEMPTS = 3
+COMPACT_EVERY = 100
 
 
 @dataclass
@@ -87,11 +95,22 @@ class CaptureWriter:
     Args:
         catalog: The catalog of the inference tables.
         spool_dir: The endpoint's spool folder (``<workspace root>/serving/spool/<endpoint>``).
+        compact_every: Compact a table after this many commits of rows (0: never).
+        compact_target: The size of the compacted files, in bytes.
     """
 
-    def __init__(self, catalog: Catalog, spool_dir: Path) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        spool_dir: Path,
+        *,
+        compact_every: int = COMPACT_EVERY,
+        compact_target: int = COMPACT_TARGET_BYTES,
+    ) -> None:
         self.catalog = catalog
         self.spool_dir = Path(spool_dir)
+        self.compact_every = compact_every
+        self.compact_target = compact_target
         self.rows_written = 0
         self._writers: dict[str, _Writer] = {}
         self._tails: dict[Path, _Tail] = {}
@@ -126,6 +145,31 @@ class CaptureWriter:
                 log.warning("inference table spool %s: a write failed (%s); retrying", path, exc)
         return ok
 
+    def compact(self, *, every: int | None = None) -> None:
+        """Compact each table with at least ``every`` commits of rows since its last compaction
+        (default ``compact_every``; 1: every table written since). A failure is logged; the
+        table is compacted at a later turn."""
+        every = self.compact_every if every is None else every
+        if every < 1:
+            return
+        for writer in self._writers.values():
+            if writer.commits < every:
+                continue
+            started = time.monotonic()
+            try:
+                metrics = writer.compact(self.compact_target)
+            except LakestackError as exc:
+                writer.commits = 0  # not at every pass: at the next turn
+                log.warning("inference table %s: compaction failed (%s)", writer.table_name, exc)
+                continue
+            log.info(
+                "inference table %s: compacted %s files into %s in %.1f s",
+                writer.table_name,
+                metrics.get("numFilesRemoved"),
+                metrics.get("numFilesAdded"),
+                time.monotonic() - started,
+            )
+
     def close(self) -> None:
         """Release the followed spools' handles."""
         for path in list(self._tails):
@@ -137,8 +181,9 @@ class CaptureWriter:
             self._forget(path)
             try:
                 table_name = claimed.table_name()
-                if table_name is None:
-                    log.warning("inference table spool %s has no header; left in place", path)
+                reason = claimed.unreadable()
+                if table_name is None or reason is not None:
+                    log.warning("inference table spool %s is left in place: %s", path, reason)
                     claimed.close(delete=False)
                     return
                 writer = self._writer(table_name)
@@ -227,12 +272,15 @@ class CaptureWriter:
                     last = time.monotonic()
                     if self.write_once():
                         failures = 0
+                        self.compact()
                     else:
                         last += _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
                         failures += 1
                 stopping.wait(_POLL_SECONDS)
             for attempt in range(_FINAL_ATTEMPTS):
                 if self.write_once():
+                    if stopping.is_set():  # a graceful stop; a killed server's writer hurries
+                        self.compact(every=1)
                     return True
                 time.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
             return False
@@ -305,6 +353,7 @@ def start_writer(
     *,
     storage_options: Mapping[str, str] | None = None,
     flush_seconds: float = 1.0,
+    compact_every: int = COMPACT_EVERY,
 ) -> WriterProcess:
     """Start the capture writer process of ``spool_dir``, a child of this process."""
     command = [
@@ -319,6 +368,8 @@ def start_writer(
         str(os.getpid()),
         "--flush-seconds",
         str(flush_seconds),
+        "--compact-every",
+        str(compact_every),
     ]
     cpus = writer_cpus()
     if cpus is not None:
@@ -388,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spool-dir", required=True, type=Path)
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--flush-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--compact-every", type=int, default=COMPACT_EVERY, help="commits per compaction (0: off)"
+    )
     parser.add_argument("--cpus", default=None, help="a CPU list to run on, such as 2,3 or 4-7")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="capture writer: %(message)s")
@@ -401,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.nice(5)  # the request path comes first; the spool absorbs the delay
     options = json.loads(os.environ.get(STORAGE_ENV) or "{}")
     catalog = Catalog(args.warehouse, options or None)
-    writer = CaptureWriter(catalog, args.spool_dir)
+    writer = CaptureWriter(catalog, args.spool_dir, compact_every=args.compact_every)
     complete = writer.run(stopping, flush_seconds=args.flush_seconds, parent_pid=args.parent_pid)
     return 0 if complete else 1
 

@@ -7,15 +7,18 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 
 from lakestack.errors import ConstraintError, InferenceError, SchemaMismatchError
 from lakestack.lake import Catalog
-from lakestack.serving.capture import Capture, merge_labels, recover_spools
+from lakestack.serving.capture import Capture, Spooler, merge_labels, recover_spools
+from lakestack.serving.capture_writer import CaptureWriter
 
 pytestmark = pytest.mark.integration
 
@@ -335,3 +338,88 @@ def test_bad_labels_write_nothing(catalog: Catalog, spool: Path) -> None:
     with pytest.raises(SchemaMismatchError, match="has no key column 'order_id'"):
         merge_labels(catalog, TABLE, [{"order_id": "c1", "label": 1}], key="order_id")
     assert catalog.table(TABLE).version == version
+
+
+def test_served_requests_are_spooled_one_line_each_and_written_by_the_writer(
+    catalog: Catalog, spool: Path
+) -> None:
+    import numpy as np
+
+    spooler = Spooler.open(TABLE, spool)
+    iris = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    spooler.record_request(
+        "r-1", "order-1", "iris", "champion", "main.ml.iris/2", iris,
+        np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]), [0, 1], execution_time_ms=0.5,
+    )  # fmt: skip
+    spooler.record_request(
+        "r-2", None, "iris", "challenger", "main.ml.iris/3", ["plan", "tenure"],
+        [["basic", 3]], [2], execution_time_ms=0.7,
+    )  # fmt: skip
+    assert len(spooler.spool_path.read_bytes().splitlines()) == 3  # the header and a line each
+    spooler.close()
+
+    writer = CaptureWriter(catalog, spool)
+    assert writer.write_once()
+
+    rows = catalog.table(TABLE).read().sort_by("request_id").to_pylist()
+    assert [(r["request_id"], r["served_entity"], r["prediction"]) for r in rows] == [
+        ("r-1", "champion", 0),
+        ("r-1", "champion", 1),
+        ("r-2", "challenger", 2),
+    ]
+    assert (rows[1]["sepal_length"], rows[1]["plan"], rows[2]["tenure"]) == (6.2, None, 3)
+    assert list(spool.glob("*.spool")) == []
+
+
+def test_a_format_1_spool_of_an_earlier_version_is_recovered(catalog: Catalog, spool: Path) -> None:
+    spool.mkdir()
+    header = {"lakestack_capture": 1, "table": TABLE, "pid": 1}
+    lines = [orjson.dumps(header), *(orjson.dumps(row(i)) for i in range(3))]
+    (spool / "capture-1-0123456789ab.spool").write_bytes(b"\n".join(lines) + b"\n")
+
+    assert recover_spools(catalog, spool) == 1
+
+    assert sorted(request_ids(catalog)) == ["req-0", "req-1", "req-2"]
+    assert list(spool.glob("*.spool")) == []
+
+
+def test_a_spool_of_an_unknown_format_is_left_in_place(
+    catalog: Catalog, spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool.mkdir()
+    newer = spool / "capture-1-0123456789ab.spool"
+    newer.write_bytes(orjson.dumps({"lakestack_capture": 9, "table": TABLE}) + b"\n{}\n")
+
+    assert recover_spools(catalog, spool) == 0
+    assert CaptureWriter(catalog, spool).write_once()
+
+    assert newer.exists() and not catalog.table_exists(TABLE)
+    assert "it has format 9, which this version of lakestack does not read (it reads 1, 2)" in (
+        caplog.text
+    )
+
+
+def test_the_writer_compacts_every_n_commits_and_at_a_graceful_stop(
+    catalog: Catalog, spool: Path
+) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    writer = CaptureWriter(catalog, spool, compact_every=3)
+    for i in range(7):  # seven passes, a commit each
+        spooler.record([row(i)])
+        assert writer.write_once()
+        writer.compact()
+    table = catalog.table(TABLE)
+    operations = [entry["operation"] for entry in reversed(table.history())]
+    assert operations.count("OPTIMIZE") == 2  # after the 3rd and the 6th commit
+    assert table.info.num_files == 2  # the 6 first rows in one file, the 7th in its own
+
+    spooler.record([row(7)])
+    spooler.close()
+    stopping = threading.Event()
+    stopping.set()
+    assert writer.run(stopping)  # a graceful stop: write the rest, compact
+
+    assert table.info.num_files == 1
+    assert sorted(request_ids(catalog)) == sorted(f"req-{i}" for i in range(8))
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+    assert list(spool.glob("*.spool")) == []
