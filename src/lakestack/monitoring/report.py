@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,13 +65,14 @@ def write_report(
     page = render_report(report)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # a name of its own, created as any file is (the umask applies, unlike mkstemp's 0600)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with temporary.open("x", encoding="utf-8") as out:
             out.write(page)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return path
 

@@ -25,7 +25,10 @@ from lakestack.bundle import Bundle, load_bundle
 from lakestack.errors import MonitorError
 from lakestack.lake import Catalog
 from lakestack.monitoring import TABLE_COLUMN, column_drift, profile_table
+from lakestack.monitoring.monitor import find_monitor
+from lakestack.monitoring.refresh import refresh_monitor
 from lakestack.monitoring.report import write_report
+from lakestack.monitoring.report_data import Threshold, load_report
 from lakestack.registry import ModelRegistry, Tracking, tracking_uri_for
 
 pytestmark = pytest.mark.integration
@@ -35,6 +38,7 @@ V1, V2 = f"{MODEL}/1", f"{MODEL}/2"
 FEATURES = ["monthly_charges", "tenure", "contract"]
 WINDOWS = 6
 DRIFTED = 4  # the window of the price rise
+DAY0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -479,3 +483,47 @@ def test_a_monitor_never_refreshed_says_so_and_writes_nothing(
     assert list(tmp_path.iterdir()) == [tmp_path / "lakestack.yml"]
     with pytest.raises(MonitorError, match="'churn_monitr' is not in the bundle"):
         write_report(bundle, project.catalog, "churn_monitr", out)
+
+
+def test_the_report_reads_what_a_refresh_writes(tmp_path: Path) -> None:
+    """A real refresh of a small inference table, then the report's data: the two tables agree."""
+    text = BUNDLE.replace("main.mon.predictions", "main.mon.scored")
+    (tmp_path / "lakestack.yml").write_text(textwrap.dedent(text), encoding="utf-8")
+    bundle = load_bundle(tmp_path)
+    catalog = Catalog(bundle.warehouse)
+    catalog.create_schema("main.mon")
+    rng = np.random.default_rng(5)
+    parts = []
+    for w in range(4):
+        for model_id in (V1, V2) if w >= 2 else (V1,):
+            data = predictions(rng, 300, drifted=w == 3)
+            when = DAY0 + timedelta(days=w, hours=12)
+            parts.append(
+                data.append_column("model_id", pa.array([model_id] * data.num_rows)).append_column(
+                    "timestamp", pa.array([when] * data.num_rows, pa.timestamp("us", "UTC"))
+                )
+            )
+    catalog.create_table("main.mon.scored", pa.concat_tables(parts))
+    refresh_monitor(find_monitor(bundle.resources.quality_monitors, "churn_monitor"), catalog)
+
+    report = load_report(bundle, catalog, "churn_monitor")
+    assert report.granularity == "1 day" and len(report.windows) == 4
+    assert report.rows == {DAY0 + timedelta(days=w): 300 * (1 + (w >= 2)) for w in range(4)}
+    assert report.latest_rows == {"*": 600, V1: 300, V2: 300}
+    assert list(report.quality) == [
+        "accuracy_score",
+        "f1_score.macro",
+        "precision.macro",
+        "recall.macro",
+    ]
+    assert {m: len(s) for m, s in report.quality["accuracy_score"].items()} == {
+        "*": 4,
+        V1: 4,
+        V2: 2,
+    }
+    assert report.thresholds == [Threshold("accuracy_score", 0.7, "retraining", "check")]
+    declared = {(c.drift_type, c.column, c.window) for c in report.drift if c.declared}
+    assert ("CONSECUTIVE", "monthly_charges", DAY0 + timedelta(days=3)) in declared
+    assert all(c.window == DAY0 + timedelta(days=3) for c in report.drift if c.declared)
+    assert [r["column_name"] for r in report.latest_profile][:2] == ["churn", "contract"]
+    assert write_report(bundle, catalog, "churn_monitor", tmp_path / "r.html").stat().st_size > 0
