@@ -56,12 +56,10 @@ QUALITY_METRICS = (
     "precision.macro",
     "recall.macro",
     "roc_auc",
-    "roc_auc_score",
     "log_loss",
     "root_mean_squared_error",
     "mean_squared_error",
     "mean_absolute_error",
-    "mean_average_error",
     "mean_absolute_percentage_error",
     "r2_score",
 )
@@ -205,6 +203,8 @@ def load_report(
     everything = [r for r in profile if _model(r, model_col) == ALL_MODELS]
     tables = [r for r in everything if r["column_name"] == TABLE_COLUMN]
     windows = sorted({(_start(r), utc(r["window"]["end"])) for r in tables})
+    if not windows:
+        raise never
     latest = windows[-1][0]
     drift: list[DriftCell] = []
     if catalog.table_exists(config.drift_table):
