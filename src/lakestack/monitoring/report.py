@@ -79,7 +79,7 @@ def write_report(
 
 def render_report(report: MonitorReport) -> str:
     """The report as one HTML page, plotly.js embedded once, no network needed to view it."""
-    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+    from plotly.offline import get_plotlyjs
 
     title = f"Monitor {report.name}"
     body = "\n".join(
@@ -238,7 +238,7 @@ def _header(report: MonitorReport) -> str:
 
 
 def _quality_section(report: MonitorReport) -> str:
-    import plotly.graph_objects as go  # type: ignore[import-untyped]
+    import plotly.graph_objects as go
 
     parts = ['<section id="quality"><h2>Model quality</h2>']
     if not report.quality:
