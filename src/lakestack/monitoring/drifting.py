@@ -109,14 +109,29 @@ def group_drift(
     """
     exprs = list(bound.config.spec.slicing_exprs)
     jobs: list[tuple[DriftKey, pa.ChunkedArray, pa.ChunkedArray]] = []
+    same: dict[DriftKey, DriftKey] = {}
     reference_groups: dict[tuple[str | None, str | None, str | None], pa.Table] = {}
     for model, key, value, rows in reference.groups(exprs, models):
         reference_groups[(model, key, value)] = rows
+    current_all: dict[tuple[str | None, str | None], int] = {}
     for model, key, value, rows in current.groups(exprs, models):
         ref = reference_groups.get((model, key, value))
         if ref is None and fallback_to_all:
             ref = reference_groups.get((ALL_MODELS, key, value))
         if ref is None:
+            continue
+        if model == ALL_MODELS:
+            current_all[(key, value)] = rows.num_rows
+        everything = reference_groups.get((ALL_MODELS, key, value))
+        # one model in both windows: its group holds the same rows as the all-models group
+        if (
+            model != ALL_MODELS
+            and current_all.get((key, value)) == rows.num_rows
+            and everything is not None
+            and everything.num_rows == ref.num_rows
+        ):
+            for column in columns:
+                same[(model, key, value, column)] = (ALL_MODELS, key, value, column)
             continue
         for column in columns:
             jobs.append(((model, key, value, column), ref[column], rows[column]))
@@ -126,4 +141,5 @@ def group_drift(
         results = pool.map(
             lambda job: column_drift(job[1], job[2], column_name=job[0][3], rule=rule), jobs
         )
-        return {job[0]: result for job, result in zip(jobs, results, strict=True)}
+        found = {job[0]: result for job, result in zip(jobs, results, strict=True)}
+    return found | {key: found[alias] for key, alias in same.items() if alias in found}

@@ -37,7 +37,7 @@ from lakestack.monitoring.quality import (
 
 __all__ = ["EXACT_ROWS", "GroupKey", "Pass", "quote", "profile_groups", "slice_selects"]
 
-EXACT_ROWS = 1_000_000
+EXACT_ROWS = 100_000
 """Sources with at most this many rows get exact quantiles and distinct counts."""
 
 GroupKey = tuple[datetime | None, str | None, str | None, str | None]
@@ -55,6 +55,8 @@ def _literal(text: str) -> str:
 
 def slice_selects(exprs: Sequence[str]) -> str:
     """SQL giving each row one ``__s`` struct per slice: the whole table, then each expression."""
+    if not exprs:  # one copy of each row: no unnest
+        return "{'k': NULL::VARCHAR, 'v': NULL::VARCHAR} AS __s"
     items = ["{'k': NULL::VARCHAR, 'v': NULL::VARCHAR}"]
     items += [f"{{'k': {_literal(e)}, 'v': CAST(({e}) AS VARCHAR)}}" for e in exprs]
     return f"unnest([{', '.join(items)}]) AS __s"
@@ -89,8 +91,23 @@ def _keys_sql(bound: BoundMonitor, scan: Pass) -> str:
     where = f" WHERE {scan.where}" if scan.where else ""
     return (
         f"sliced AS (SELECT *, {scan.window_sql} AS __w, {model} AS __m, "
+        f"{''.join(_numbers(bound))}"
         f"{slice_selects(bound.config.spec.slicing_exprs)} FROM src{where})"
     )
+
+
+def _numbers(bound: BoundMonitor) -> list[str]:
+    """``__x<i>``: each numeric column as a double, NaN as NULL (computed once per row, so the
+    statistics need no FILTER each)."""
+    out = []
+    for i, (name, data_type) in enumerate(bound.columns.items()):
+        if column_kind(data_type) != "numeric":
+            continue
+        x = f"CAST({quote(name)} AS DOUBLE)"
+        if pa.types.is_floating(data_type):
+            x = f"CASE WHEN isnan({x}) THEN NULL ELSE {x} END"
+        out.append(f"{x} AS __x{i}, ")
+    return out
 
 
 def _grouping(scan: Pass, *extra: str) -> str:
@@ -134,15 +151,9 @@ def profile_groups(
     Raises:
         MonitorError: A slicing expression or custom metric that DuckDB cannot evaluate.
     """
-    config = bound.config
     names = list(bound.columns)
     selects, aggregates = _aggregate_selects(bound, scan, with_quality)
-    sql = (
-        f"WITH {_keys_sql(bound, scan)} "
-        f"SELECT __w, {_model_keys(scan)}, __s, "
-        f"{', '.join(selects)} FROM sliced GROUP BY {_grouping(scan)}"
-    )
-    rows = _run(sql, scan, "profile query failed", config.key)
+    rows = _aggregate_rows(bound, scan, selects)
     items = _frequent_items(bound, scan)
     confusion = _confusion(bound, scan) if with_quality else {}
     probabilities = _probabilities(bound, scan) if with_quality else {}
@@ -168,6 +179,39 @@ def profile_groups(
             columns[name] = values
         out[key] = columns
     return out
+
+
+def _aggregate_rows(bound: BoundMonitor, scan: Pass, selects: list[str]) -> list[dict[str, Any]]:
+    """The aggregates of every group, the all-models groups included.
+
+    Per model first; a window with one model has the same all-models group, copied rather than
+    aggregated again (batch inference writes one model version per window, usually), and only
+    the windows with several models are aggregated over all of them in a second query.
+    """
+    monitor = bound.config.key
+    keys = _keys_sql(bound, scan)
+    body = ", ".join(selects)
+    if not scan.models:
+        sql = f"WITH {keys} SELECT __w, NULL AS __m, 0 AS __all, __s, {body} FROM sliced "
+        return _run(sql + "GROUP BY __w, __s", scan, "profile query failed", monitor)
+    sql = f"WITH {keys} SELECT __w, __m, 0 AS __all, __s, {body} FROM sliced GROUP BY __w, __s, __m"
+    rows = _run(sql, scan, "profile query failed", monitor)
+    models: dict[Any, set[Any]] = {}
+    for row in rows:
+        models.setdefault(row["__w"], set()).add(row["__m"])
+    shared = [w for w, found in models.items() if len(found) > 1]
+    rows += [{**row, "__m": None, "__all": 1} for row in rows if len(models[row["__w"]]) == 1]
+    if shared:
+        chosen = [
+            "__w IS NULL" if w is None else f"__w = TIMESTAMP '{w.isoformat(sep=' ')}'"
+            for w in shared
+        ]
+        sql = (
+            f"WITH {keys} SELECT __w, NULL AS __m, 1 AS __all, __s, {body} FROM sliced "
+            f"WHERE {' OR '.join(chosen)} GROUP BY __w, __s"
+        )
+        rows += _run(sql, scan, "profile query failed", monitor)
+    return rows
 
 
 class _Aggregates:
@@ -208,16 +252,16 @@ def _aggregate_selects(
         selects += [f"count({col}) AS {p}count", f"{distinct} AS {p}distinct"]
         kind = column_kind(data_type)
         if kind == "numeric":
-            x = f"CAST({col} AS DOUBLE)"
-            keep = f" FILTER (WHERE NOT isnan({x}))" if pa.types.is_floating(data_type) else ""
+            x = f"__x{i}"
+            nan = f"count_if(isnan({col}))" if pa.types.is_floating(data_type) else "0"
             selects += [
-                f"min({x}){keep} AS {p}min",
-                f"max({x}){keep} AS {p}max",
-                f"avg({x}){keep} AS {p}avg",
-                f"stddev_samp({x}){keep} AS {p}stddev",
-                f"{quantile}({x}, [{levels}]){keep} AS {p}quantiles",
+                f"min({x}) AS {p}min",
+                f"max({x}) AS {p}max",
+                f"avg({x}) AS {p}avg",
+                f"stddev_samp({x}) AS {p}stddev",
+                f"{quantile}({x}, [{levels}]) AS {p}quantiles",
                 f"count_if({x} = 0) AS {p}zeros",
-                f"count_if(isnan({x})) AS {p}nan",
+                f"{nan} AS {p}nan",
             ]
         elif kind == "categorical" and not pa.types.is_boolean(_value_type(data_type)):
             n = f"length(CAST({col} AS VARCHAR))"
