@@ -10,7 +10,10 @@ prints requests and latency percentiles) at each concurrency. Sides:
 * ``mlflow``: ``mlflow models serve -m models:/<name>/1 --env-manager local -w N``.
 
 Every side must answer the sample flowers with the classes scikit-learn predicts (``ok``), and
-the capture side's table must hold one row per answered request after a graceful stop.
+the capture side's table must hold one row per answered request after a graceful stop. Beside
+the requests/s, each run reads the CPU time of the server's processes (and of the capture writer
+process) from ``/proc``: CPU per request and the writer's CPU per 1,000 rows are steadier than
+requests/s on a shared machine.
 ``benchmarks/README.md`` (section ``serving``) has the parameters and columns.
 """
 
@@ -394,14 +397,19 @@ def _measure_side(
                 "req_s_max": rps["max"],
                 "p50_ms": spread([s["p50_ms"] for s in runs])["median"],
                 "p99_ms": spread([s["p99_ms"] for s in runs])["median"],
+                "server_us_req": spread([s["server_us_req"] for s in runs])["median"],
                 "errors": sum(s["errors"] + s["non2xx"] for s in runs),
                 "loadgen": loadgen,
                 "ok": ok and all(s["errors"] + s["non2xx"] == 0 for s in runs),
             }
+            if side == "capture":
+                row["writer_ms_1k"] = spread([s["writer_ms_1k"] for s in runs])["median"]
             rows.append(row)
+            writer = f", writer {row['writer_ms_1k']:.1f} ms/1k rows" if side == "capture" else ""
             print(
                 f"    c={conc}: {row['req_s']:.0f} req/s, p50 {row['p50_ms']:.2f} ms, "
-                f"p99 {row['p99_ms']:.2f} ms{_busy(runs)}",
+                f"p99 {row['p99_ms']:.2f} ms, server {row['server_us_req']:.0f} us CPU/req"
+                f"{writer}{_busy(runs)}",
                 flush=True,
             )
         raw["requests_sent"] = total_requests + len(setup["sample"])
@@ -456,14 +464,56 @@ def _load(
     foreign = ForeignCpu()
     foreign.ours.update({os.getsid(0), server})
     foreign.start()
+    before = _tree_cpu(server)
     started = time.perf_counter()
     if loadgen == "wrk":
         result = _wrk(url, body, conc, duration, work)
     else:
         result = asyncio.run(_python_load(url, body, conc, duration))
     wall = time.perf_counter() - started
+    after = _tree_cpu(server)
     result["foreign_cpu_share"] = round(foreign.stop(wall), 3)
+    requests = max(1, result["requests"])
+    result["server_cpu_s"] = round(after[0] - before[0], 3)
+    result["writer_cpu_s"] = round(after[1] - before[1], 3)
+    result["server_us_req"] = round((after[0] - before[0]) / requests * 1e6, 1)
+    # one row per request; the writer trails the spool by about a second, a small skew
+    result["writer_ms_1k"] = round((after[1] - before[1]) / requests * 1e6, 2)
     return result
+
+
+def _tree_cpu(root: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by ``root`` and its descendants: the server's
+    processes, and the capture writer processes among them (a child in its own session)."""
+    procs: dict[int, tuple[int, int, bool]] = {}  # pid: (parent, ticks, is a capture writer)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                writer = b"lakestack.serving.capture_writer" in f.read()
+        except OSError:
+            continue
+        procs[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), writer)
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in procs.items():
+        children.setdefault(parent, []).append(pid)
+    server = writer = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in procs:
+            continue
+        _, ticks, is_writer = procs[pid]
+        if is_writer:
+            writer += ticks
+        else:
+            server += ticks
+        todo.extend(children.get(pid, ()))
+    tick = os.sysconf("SC_CLK_TCK")
+    return server / tick, writer / tick
 
 
 def _wrk(url: str, body: str, conc: int, duration: float, work: Path) -> dict[str, Any]:
@@ -598,6 +648,22 @@ def _goals(
             shown = ", ".join(f"c={c} {s}" for c, s in shares)
             verdict = "" if worst is None else (" MET" if worst >= 0.9 else " NOT MET")
             lines.append(f"inference table on/off req/s: {shown} (goal >= 0.9){verdict}")
+        costs = []
+        for c in concurrency:
+            on, off = (
+                by.get(("lr", "lakestack + inference table", c)),
+                by.get(("lr", "lakestack", c)),
+            )
+            if on and off:
+                costs.append(
+                    f"c={c} {off['server_us_req']:.0f} -> {on['server_us_req']:.0f} us"
+                    f" ({ratio(off['server_us_req'], on['server_us_req'])}),"
+                    f" writer {on['writer_ms_1k']:.1f} ms per 1,000 rows"
+                )
+        if costs:
+            lines.append(
+                "inference table off -> on, server CPU per request (off/on): " + "; ".join(costs)
+            )
     failed = [f"{r['model']} {r['side']} c={r['c']}" for r in table if not r["ok"]]
     if failed:
         lines.append(
