@@ -19,6 +19,7 @@ __all__ = [
     "canonical_class",
     "classification_metrics",
     "probability_metrics",
+    "probability_scores",
     "regression_metrics",
 ]
 
@@ -137,11 +138,23 @@ def probability_metrics(labels: Sequence[str], probabilities: Sequence[Any]) -> 
         classes = sorted({c for m in maps for c in m} | set(truth))
         matrix = np.array([[m.get(c, 0.0) for c in classes] for m in maps], dtype=np.float64)
     index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[label] for label in truth])
-    if len(classes) == 2:
+    return probability_scores(np.array([index[label] for label in truth]), matrix)
+
+
+def probability_scores(y: Any, matrix: Any) -> dict[str, Any]:
+    """ROC AUC and log loss of labels ``y`` (column indexes of ``matrix``) and the rows' class
+    probabilities ``matrix`` (one column per class, classes in sort order).
+
+    The vectorised core of ``probability_metrics``, for a window's labelled rows at once.
+    """
+    import numpy as np
+
+    if len(np.unique(y)) < 2:
+        return {"roc_auc": None, "log_loss": None}
+    if matrix.shape[1] == 2:
         auc = _roc_auc(y == 1, matrix[:, 1])
     else:
-        per_class = [_roc_auc(y == i, matrix[:, i]) for i in range(len(classes))]
+        per_class = [_roc_auc(y == i, matrix[:, i]) for i in range(matrix.shape[1])]
         known = [a for a in per_class if a is not None]
         auc = float(np.mean(known)) if len(known) == len(per_class) else None
     return {"roc_auc": auc, "log_loss": _log_loss(y, matrix)}

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakestack.errors import LakeError, MonitorError
 from lakestack.lake import duck
@@ -31,7 +32,7 @@ from lakestack.monitoring.quality import (
     MAPE_EPSILON,
     canonical_class,
     classification_metrics,
-    probability_metrics,
+    probability_scores,
     regression_metrics,
 )
 
@@ -386,27 +387,87 @@ def _confusion(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, list[tuple[str
     return {k: [(p, y, n) for (p, y), n in v.items()] for k, v in merged.items()}
 
 
-def _probabilities(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, tuple[list[str], list[Any]]]:
-    """Each group's labelled rows: labels as text and their class probabilities."""
+def _probabilities(bound: BoundMonitor, scan: Pass) -> dict[GroupKey, dict[str, Any]]:
+    """ROC AUC and log loss of each group, from its labelled rows' class probabilities.
+
+    One query reads the labels and one column per class (a map's values by key, or the one
+    probability of a binary problem's greater class); groups are cut with Arrow's ``group_by``
+    and scored with numpy, so no row becomes a Python object.
+    """
+    import numpy as np
+
     config = bound.config
     if config.problem_type != "classification" or not config.label_col or not config.proba_col:
         return {}
     y, proba = quote(config.label_col), quote(config.proba_col)
+    is_map = pa.types.is_map(bound.types[config.proba_col])
+    keys: list[Any] = []
+    if is_map:
+        found = _run(
+            f"SELECT DISTINCT unnest(map_keys({proba})) AS k FROM src WHERE {proba} IS NOT NULL",
+            scan,
+            "probability query failed",
+            config.key,
+        )
+        keys = sorted(row["k"] for row in found)
+        columns = [
+            f"list_extract(map_extract({proba}, {_literal(str(k))}), 1) AS __p{j}"
+            for j, k in enumerate(keys)
+        ]
+    else:
+        columns = [f"CAST({proba} AS DOUBLE) AS __p0"]
     model = "__m" if scan.models else "NULL"
     sql = (
         f"WITH {_keys_sql(bound, scan)} "
-        f"SELECT __w, {model} AS __m, __s, CAST({y} AS VARCHAR) AS __y, {proba} AS __p "
-        f"FROM sliced WHERE {_labelled(bound)} AND {proba} IS NOT NULL"
+        f"SELECT __w, {model} AS __m, __s.k AS __sk, __s.v AS __sv, CAST({y} AS VARCHAR) AS __y, "
+        f"{', '.join(columns)} FROM sliced WHERE {_labelled(bound)} AND {proba} IS NOT NULL"
     )
-    out: dict[GroupKey, tuple[list[str], list[Any]]] = {}
-    for row in _run(sql, scan, "probability query failed", config.key):
-        label, value = canonical_class(row["__y"]), row["__p"]
-        models = [ALL_MODELS, row["__m"]] if scan.models else [_model_of(row, scan)]
-        for model_id in models:
-            key: GroupKey = (row["__w"], model_id, row["__s"]["k"], row["__s"]["v"])
-            labels, values = out.setdefault(key, ([], []))
-            labels.append(label)
-            values.append(value)
+    try:
+        table = duck.query(sql, {"src": scan.source})
+    except LakeError as exc:
+        raise MonitorError(
+            f"quality monitor '{config.key}': probability query failed: {exc}"
+        ) from None
+    if table.num_rows == 0:
+        return {}
+    uniques = pc.unique(table["__y"])
+    texts = [canonical_class(v) for v in uniques.to_pylist()]
+    distinct = sorted(set(texts))
+    if is_map:
+        classes = sorted({canonical_class(k) for k in keys} | set(distinct))
+    elif len(distinct) == 2:
+        classes = distinct
+    else:
+        return {}  # one probability needs exactly two classes
+    position = {c: i for i, c in enumerate(classes)}
+    label_index = np.array([position[t] for t in texts])
+    y_index = label_index[pc.index_in(table["__y"], uniques).to_numpy(zero_copy_only=False)]
+    matrix = np.zeros((table.num_rows, len(classes)))
+    if is_map:
+        for j, k in enumerate(keys):
+            values = table[f"__p{j}"].to_numpy(zero_copy_only=False)
+            matrix[:, position[canonical_class(k)]] = np.nan_to_num(values.astype(np.float64))
+    else:
+        positive = table["__p0"].to_numpy(zero_copy_only=False).astype(np.float64)
+        matrix[:, 1], matrix[:, 0] = positive, 1.0 - positive
+    indexed = table.select(["__w", "__m", "__sk", "__sv"]).append_column(
+        "__i", pa.array(np.arange(table.num_rows))
+    )
+    groupings = [["__w", "__sk", "__sv"]] + (
+        [["__w", "__m", "__sk", "__sv"]] if scan.models else []
+    )
+    out: dict[GroupKey, dict[str, Any]] = {}
+    for grouping in groupings:
+        grouped = indexed.group_by(grouping, use_threads=False).aggregate([("__i", "list")])
+        for row in grouped.to_pylist():
+            rows = np.array(row["__i_list"])
+            model_id = (
+                row["__m"]
+                if "__m" in grouping
+                else (ALL_MODELS if scan.models else scan.all_models)
+            )
+            key: GroupKey = (row["__w"], model_id, row["__sk"], row["__sv"])
+            out[key] = probability_scores(y_index[rows], matrix[rows])
     return out
 
 
@@ -414,7 +475,7 @@ def _quality(
     bound: BoundMonitor,
     row: Mapping[str, Any],
     confusion: list[tuple[str, str, int]] | None,
-    probabilities: tuple[list[str], list[Any]] | None,
+    probabilities: dict[str, Any] | None,
 ) -> dict[str, Any]:
     config = bound.config
     if config.problem_type == "regression":
@@ -423,6 +484,5 @@ def _quality(
         )
     values = classification_metrics(confusion or [])
     if values and config.proba_col:
-        labels, probas = probabilities or ([], [])
-        values.update(probability_metrics(labels, probas))
+        values.update(probabilities or {"roc_auc": None, "log_loss": None})
     return values

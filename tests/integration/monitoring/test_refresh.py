@@ -113,7 +113,8 @@ def catalog(tmp_path: Path) -> Catalog:
 
 
 def sql(catalog: Catalog, query: str) -> list[dict[str, Any]]:
-    return catalog.sql(query).to_pylist()
+    found: list[dict[str, Any]] = catalog.sql(query).to_pylist()
+    return found
 
 
 def comparable(table: pa.Table) -> list[dict[str, Any]]:
