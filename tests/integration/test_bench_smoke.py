@@ -7,6 +7,7 @@ Peers in their own venvs (Feast, Dagster) are left out: CI does not build those 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -60,12 +61,17 @@ def test_features_sides_run_and_agree(harness: ModuleType) -> None:
     assert result["ratios"]["score_batch_over_raw_throughput_1cpu"] is not None
 
 
-def test_features_checks_catch_a_wrong_value() -> None:
+def _bench_module(name: str) -> ModuleType:
+    """A ``benchmarks/bench_*.py`` file imported as a module (its ``_common`` beside it)."""
     sys.path.insert(0, str(BENCH_DIR))
     try:
-        import bench_features
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH_DIR))
+
+
+def test_features_checks_catch_a_wrong_value() -> None:
+    bench_features = _bench_module("bench_features")
     reference = {
         "rows": 3,
         "matched": {"f1": 2},
@@ -120,3 +126,30 @@ def test_serving_sides_run_and_capture_everything(harness: ModuleType) -> None:
     }, result["summary"]
     assert all(row["ok"] for row in result["table"]), result["summary"]
     assert any(line.startswith("inference table on/off") for line in result["summary"])
+
+
+def test_monitoring_refreshes_and_drift_run(harness: ModuleType) -> None:
+    result = run_smoke(harness, "monitoring")
+
+    rows = {(row["part"], row["side"]): row for row in result["table"]}
+    assert {("refresh", "refresh-full"), ("refresh", "refresh-incremental")} <= set(rows)
+    assert ("drift pair", "lakestack") in rows
+    assert all(row["ok"] for row in rows.values()), result["summary"]
+    assert result["ratios"]["incremental_over_full_refresh_time"] is not None
+
+
+def test_monitoring_checks_catch_a_wrong_refresh_or_score() -> None:
+    module = _bench_module("bench_monitoring")
+    full = {"step": "refresh-full", "stats": {"windows_refreshed": 29}}
+    incremental = {"step": "refresh-incremental", "stats": {"windows_refreshed": 1}}
+    module.check_refresh([full, incremental], 30)
+    assert full["problems"] == ["29 windows refreshed, not 30"] and incremental["problems"] == []
+
+    peer = {"step": "drift", "columns": {"f00": {"score": 0.30}, "f01": {"score": 0.01}}}
+    ours = {"step": "drift-lakestack", "columns": {"f00": {"score": 0.30}, "f01": {"score": 0.02}}}
+    sides = {
+        "evidently": {"warmups": [], "runs": [peer]},
+        "lakestack": {"warmups": [], "runs": [ours]},
+    }
+    module.check_drift(sides)
+    assert ours["problems"] == ["normed Wasserstein differs from Evidently's: ['f01']"]
