@@ -413,6 +413,10 @@ class Table:
     ) -> int:
         """Upsert: update the rows whose keys match, insert the others; return the new version.
 
+        A source with only some of the table's columns updates only those columns of the
+        matched rows (the others keep their values: labels merged by key leave the features
+        alone); its inserted rows get NULL in the columns it lacks.
+
         Args:
             data: The source rows.
             keys: The columns to match on; None means the primary key.
@@ -425,7 +429,10 @@ class Table:
             raise ConstraintError(
                 f"table {self.name} has no primary key; pass keys=[...] to merge on"
             )
-        table = self._prepare(data, allow_new=schema_mode == "merge")
+        source = as_arrow(data)
+        table = self._prepare(source, allow_new=schema_mode == "merge")
+        given = set(source.column_names)
+        partial = not given.issuperset(table.column_names)
         missing = [k for k in match if k not in table.column_names]
         if missing:
             raise SchemaMismatchError(
@@ -445,7 +452,12 @@ class Table:
                 merge_schema=schema_mode == "merge",
                 commit_properties=_commit(commit_metadata, app_transaction),
             )
-            merger.when_matched_update_all().when_not_matched_insert_all().execute()
+            if partial:
+                columns = {_quote(c): f"s.{_quote(c)}" for c in table.column_names if c in given}
+                merger = merger.when_matched_update(columns).when_not_matched_insert(columns)
+            else:
+                merger = merger.when_matched_update_all().when_not_matched_insert_all()
+            merger.execute()
         except CommitFailedError as exc:
             raise self._conflict(exc) from None
         except DeltaError as exc:
