@@ -44,6 +44,12 @@ LOCK_WAIT_SECONDS = 600.0
 _LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", re.DOTALL)
 _IDENTIFIER = re.compile(r"IDENTIFIER\(\s*(?:\$([A-Za-z_]\w*)|'([^']*)')\s*\)", re.IGNORECASE)
 _COLON_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# Databricks SQL names a monitor table's column ``window``, a reserved word in DuckDB: quoted
+# where it is a column (not a ``WINDOW w AS (...)`` clause, not Spark's ``window()`` function)
+_WINDOW_COLUMN = re.compile(r"(?<![\w`\"$])window\b(?!\s*\()(?!\s+\w+\s+AS\s*\()", re.I)
+# a double-quoted token right after a comparison is a string in Spark SQL (``= ":table"``),
+# an identifier in DuckDB: such tokens are turned into string literals
+_COMPARED = re.compile(r"(?:=|<>|<|>)\s*$")
 
 _CREATE_CATALOG = re.compile(
     rf"^CREATE\s+CATALOG\s+(IF\s+NOT\s+EXISTS\s+)?({_NAME})(?:\s+COMMENT\s+'([^']*)')?$", re.I
@@ -176,20 +182,20 @@ class SqlSession:
     # rewriting ----------------------------------------------------------------------------
 
     def _rewrite(self, text: str) -> str:
-        if self._catalog is None:
-            return text
-        catalogs = set(self._catalog.list_catalogs())
+        catalogs = set(self._catalog.list_catalogs()) if self._catalog is not None else set()
         out: list[str] = []
         position = 0
         # only code between quoted strings, quoted identifiers and comments is rewritten
         for quoted in _QUOTED.finditer(text):
-            out.append(self._rewrite_code(text[position : quoted.start()], catalogs))
-            out.append(quoted.group(0))
+            code = text[position : quoted.start()]
+            out.append(self._rewrite_code(code, catalogs))
+            out.append(_spark_literal(quoted.group(0), code))
             position = quoted.end()
         out.append(self._rewrite_code(text[position:], catalogs))
         return "".join(out)
 
     def _rewrite_code(self, code: str, catalogs: set[str]) -> str:
+        code = _WINDOW_COLUMN.sub('"window"', code)
         out: list[str] = []
         position = 0
         for ref in _REF.finditer(code):
@@ -326,6 +332,14 @@ class SqlSession:
         commit = next((h for h in table.history(5) if h["version"] == version), None)
         deleted = int((commit or {}).get("metrics", {}).get("num_deleted_rows", 0))
         return pa.table({"num_affected_rows": [deleted]})
+
+
+def _spark_literal(quoted: str, before: str) -> str:
+    """A double-quoted token compared with something, as Spark reads it: a string literal."""
+    if not quoted.startswith('"') or not _COMPARED.search(before):
+        return quoted
+    value = quoted[1:-1].replace('""', '"')
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _connect(database: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
