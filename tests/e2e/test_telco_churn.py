@@ -1,5 +1,7 @@
 """The Telco churn project: its generator of IBM Telco customers (schema, determinism, the
-price rise), then ingestion, training, the deployment job and batch inference through the CLI."""
+price rise); ingestion, training, the deployment job and batch inference through the CLI; and
+the scenario, in which the monitor sees the price rise, the check retrains once and the new
+version is promoted."""
 
 from __future__ import annotations
 
@@ -167,8 +169,8 @@ def run_job(project: Path, job: str, *params: str) -> dict[str, Any]:
     return run
 
 
-def sql(project: Path, query: str) -> list[dict[str, Any]]:
-    out = lakestack("sql", query, ROWS, "-o", "json", cwd=project)
+def sql(project: Path, query: str, rows: str | None = ROWS) -> list[dict[str, Any]]:
+    out = lakestack("sql", query, *([rows] if rows else []), "-o", "json", cwd=project)
     assert out.code == 0, out.out + out.err
     return out.json()  # type: ignore[no-any-return]
 
@@ -252,7 +254,79 @@ def test_ingest_train_deploy_score_then_a_price_rise_and_a_better_model(project:
     ]
 
 
-def versions(project: Path) -> dict[int, dict[str, Any]]:
-    out = lakestack("models", "versions", "churn_model", ROWS, "-o", "json", cwd=project)
+def versions(project: Path, rows: str | None = ROWS) -> dict[int, dict[str, Any]]:
+    args = [rows] if rows else []
+    out = lakestack("models", "versions", "churn_model", *args, "-o", "json", cwd=project)
     assert out.code == 0, out.out + out.err
     return {v["version"]: v for v in out.json()}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_the_scenario_detects_the_price_rise_retrains_once_and_promotes(project: Path) -> None:
+    out = lakestack("bundle", "run", "churn_scenario", "-o", "json", cwd=project)
+    assert out.code == 0, out.out + out.err
+    run = out.json()
+    assert run["state"] == "SUCCESS"
+    assert run["task_values"]["plan"]["days"] == "[4, 5, 6, 7, 8, 9]"
+    assert run["task_values"]["report"]["champion_version"] == 2
+    assert run["task_values"]["report"]["versions"] == 2
+
+    days = {
+        r["day"]: r
+        for r in sql(
+            project,
+            "SELECT date_diff('day', DATE '2026-01-01', \"window\".start)::INT AS day, "
+            "log_loss, f1_score.macro AS f1, accuracy_score AS accuracy FROM "
+            "dev.telco.churn_inferences_profile_metrics WHERE column_name = ':table' "
+            "AND slice_key IS NULL AND log_type = 'INPUT' AND model_id = '*'",
+            rows=None,
+        )
+    }
+    assert sorted(days) == [4, 5, 6, 7, 8, 9]
+    # the price rise from day 6 takes the first model past the threshold; the retrained one
+    # (champion from day 8) is back under it
+    past = [days[d]["log_loss"] > 0.55 for d in sorted(days)]
+    assert past == [False, False, True, True, False, False]
+    assert days[6]["f1"] < days[5]["f1"] - 0.1 and days[6]["accuracy"] < days[5]["accuracy"] - 0.1
+    assert days[8]["f1"] > days[7]["f1"] + 0.1
+    models = sql(
+        project,
+        "SELECT DISTINCT date_diff('day', DATE '2026-01-01', timestamp)::INT AS day, model_id "
+        "FROM dev.telco.churn_inferences ORDER BY day",
+        rows=None,
+    )
+    assert [m["model_id"][-1] for m in models] == ["1", "1", "1", "1", "2", "2"]
+    drift = sql(
+        project,
+        "SELECT date_diff('day', DATE '2026-01-01', \"window\".start)::INT AS day, "
+        "ks_test.statistic AS ks FROM dev.telco.churn_inferences_drift_metrics "
+        "WHERE column_name = 'MonthlyCharges' AND drift_type = 'BASELINE' AND model_id = '*' "
+        "AND slice_key IS NULL ORDER BY day",
+        rows=None,
+    )
+    assert [d["ks"] > 0.1 for d in drift] == [False, False, True, True, True, True]
+
+    # one retrain: the check of day 7 (2 of the last 3 days past 0.55, the latest too)
+    runs = lakestack("runs", "list", "--limit", "100", "-o", "json", cwd=project).json()
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(runs, key=lambda r: r["run_id"]):
+        by_job.setdefault(r["job_id"], []).append(r)
+    assert len(by_job["model_training_job"]) == 2
+    assert len(by_job["model_deployment_job"]) == 2
+    triggered = []
+    for check in by_job["retraining_job"]:
+        detail = lakestack("runs", "get", str(check["run_id"]), "-o", "json", cwd=project).json()
+        states = {t["task_key"]: t["state"] for t in detail["tasks"]}
+        triggered.append(states["trigger_retraining"] == "SUCCESS")
+        assert states["refresh_monitor"] == "SUCCESS"
+    assert triggered == [False, False, False, True, False, False]
+    v = versions(project, rows=None)
+    assert v[2]["aliases"] == ["champion"] and v[2]["deployment_state"] == "SUCCEEDED"
+
+    page = (project / "churn_monitor_report.html").read_text(encoding="utf-8")
+    assert "churn_monitor" in page and "dev.telco.churn_model/2" in page
+
+    again = lakestack("bundle", "run", "churn_scenario", cwd=project)
+    assert again.code == 1
+    assert "the scenario starts from an empty target: run `lakestack bundle destroy" in again.out
