@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakestack.errors import LakestackError, ModelNotFoundError, MonitorError
+from lakestack.monitoring.monitor import ALL_MODELS, INPUT
 from lakestack.monitoring.profile import TABLE_COLUMN
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from lakestack.registry import ModelRegistry
 
 __all__ = [
-    "ALL_MODELS",
     "COOLDOWN",
     "NEW_LABELS",
     "CheckResult",
@@ -61,9 +61,6 @@ __all__ = [
     "violation",
 ]
 
-ALL_MODELS = "*"
-"""The model id of the profile rows over every model."""
-INPUT = "INPUT"
 COOLDOWN = "cooldown"
 """``retrain_blocked`` when the newest model version is more recent than the cooldown."""
 NEW_LABELS = "no_new_labels"
