@@ -3,9 +3,9 @@
 The built-in ``batch_inference`` task (``batch_inference_job``) stamps the rows with the time it
 runs. The scenario compresses days into seconds, so this task calls the same function,
 ``lakestack.inference.score_table``, with the simulated day's time (23:00 UTC) instead: the
-monitor's daily windows then hold one simulated day each. The rows have the DESIGN §7 shape:
-``customerID``, the looked-up features, ``prediction``, ``probability`` (class to probability,
-for ROC AUC and log loss), ``model_id`` and ``timestamp``.
+monitor's daily windows then hold one simulated day each. The rows have the inference-table
+shape a monitor reads: ``customerID``, the looked-up features, ``prediction``, ``probability``
+(class to probability, for ROC AUC and log loss), ``model_id`` and ``timestamp``.
 """
 
 import argparse

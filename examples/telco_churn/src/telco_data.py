@@ -8,8 +8,8 @@ depends on what drives it there: the contract, the tenure, fiber optic, paying b
 check, no online security or tech support, the charges.
 
 A *drifted* day is a price rise: customers who are not on a two-year contract pay more, and
-the longer they have been customers (on old, cheaper plans) the more: 8% for a new customer,
-30% after six years. The charges shift up, and churn rises with the size of the rise, so the
+the longer they have been customers (on old, cheaper plans) the more: 10% for a new customer,
+40% after six years. The charges shift up, and churn rises with the size of the rise, so the
 long-standing customers a model trained before the rise holds safe are now the ones who leave.
 
 Everything is deterministic by ``seed``: a day's customers depend only on the seed, the day,
