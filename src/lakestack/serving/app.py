@@ -8,6 +8,11 @@ per entity and model. That is about 150 µs less per request than the same handl
 FastAPI's routing. Bodies are parsed with orjson into the model's rows
 (:mod:`lakestack.serving.protocol`) and answered with orjson; a lone request is predicted inline
 on the event loop (:meth:`Batcher.now`), concurrent ones share a batch.
+
+With an inference table, a request predicted alone is spooled by its own handler before it is
+answered; a micro-batch is spooled by the batcher's ``on_batch`` hook, one line for all its
+requests, before any of them is answered (a request's id is therefore made before it is
+predicted, so that the ``x-request-id`` header and the table agree).
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -34,7 +40,7 @@ from lakestack.serving.protocol import HttpError, parse_body
 
 if TYPE_CHECKING:
     from lakestack.bundle.specs.settings import ServingSpec
-    from lakestack.serving.batching import Answer, Batcher
+    from lakestack.serving.batching import Answer, Batcher, BatchHook, Queued
     from lakestack.serving.models import ServedModel
     from lakestack.serving.protocol import Scoring
 
@@ -106,7 +112,7 @@ _INVOCATION: dict[str, Any] = {
 }
 
 
-class CaptureSink:
+class CaptureSink(Protocol):
     """What the server needs of an inference-table writer (``serving.capture.Spooler`` or
     ``Capture``)."""
 
@@ -125,6 +131,23 @@ class CaptureSink:
         status_code: int = 200,
     ) -> None:
         """Spool an answered request's records before the response is sent."""
+
+    def record_batch(
+        self,
+        endpoint_name: str,
+        served_entity: str,
+        model_id: str,
+        columns: Sequence[str],
+        request_ids: Sequence[str],
+        client_request_ids: Sequence[str | None],
+        counts: Sequence[int],
+        rows: Any,
+        predictions: Any,
+        *,
+        execution_times_ms: Sequence[float],
+        status_codes: Sequence[int] | None = None,
+    ) -> None:
+        """Spool a micro-batch's requests and records before any of them is answered."""
 
     def close(self) -> None:
         """Flush and stop."""
@@ -271,16 +294,18 @@ class ServingState:
             rows = len(scoring)
             batcher.arriving -= 1
             arriving = False
+            request_id = self._ids()
+            capture = self.captures.get(endpoint.name)
             try:
                 answer = batcher.now(scoring) if model.batchable else None
                 if answer is None:
-                    answer = await self._later(model, scoring, batcher)
+                    answer = await self._later(model, scoring, batcher, request_id, started)
+                    if model.batchable and batcher.on_batch is not None:
+                        capture = None  # spooled with its batch
             except (ValueError, TypeError, KeyError) as exc:
                 raise HttpError(400, f"the model failed to predict on the input: {exc}") from None
             predictions, used = answer
             values = to_jsonable(predictions)
-            request_id = self._ids()
-            capture = self.captures.get(endpoint.name)
             if capture is not None:
                 capture.record_request(
                     request_id,
@@ -324,12 +349,19 @@ class ServingState:
                 endpoint.name, entity.name, status, time.perf_counter() - started, rows
             )
 
-    async def _later(self, model: ServedModel, scoring: Scoring, batcher: Batcher) -> Answer:
+    async def _later(
+        self,
+        model: ServedModel,
+        scoring: Scoring,
+        batcher: Batcher,
+        request_id: str,
+        started: float,
+    ) -> Answer:
         """Predictions from a shared batch, or from a thread for models that are not batched."""
         timeout = self.settings.request_timeout_seconds
         try:
             if model.batchable:
-                return await asyncio.wait_for(batcher.submit(scoring), timeout)
+                return await asyncio.wait_for(batcher.submit(scoring, request_id, started), timeout)
             predictions = await asyncio.wait_for(
                 asyncio.to_thread(model.predict, scoring.rows, scoring.params, scoring.columns),
                 timeout,
@@ -341,6 +373,43 @@ class ServingState:
                 f"the request was not answered within {timeout:g} s "
                 "(serving.request_timeout_seconds)",
             ) from None
+
+
+def _batch_recorder(capture: CaptureSink, endpoint: str, entity: str) -> BatchHook:
+    """The ``on_batch`` hook of an entity whose endpoint has an inference table: the batch's
+    requests in one spool line (one ``write``) before any of them is answered."""
+
+    def on_batch(batch: list[Queued], rows: Any, predictions: Any, model: ServedModel) -> None:
+        now = time.perf_counter()
+        values = predictions if isinstance(predictions, np.ndarray) else to_jsonable(predictions)
+        if len(batch) == 1:  # common between bursts: skip the lists and their checks
+            queued = batch[0]
+            capture.record_request(
+                queued.request_id,
+                queued.scoring.client_request_id,
+                endpoint,
+                entity,
+                model.model_id,
+                queued.scoring.columns,
+                rows,
+                values,
+                execution_time_ms=round((now - queued.started) * 1000, 3),
+            )
+            return
+        capture.record_batch(
+            endpoint,
+            entity,
+            model.model_id,
+            batch[0].scoring.columns,
+            [queued.request_id for queued in batch],
+            [queued.scoring.client_request_id for queued in batch],
+            [len(queued.scoring) for queued in batch],
+            rows,
+            values,
+            execution_times_ms=[round((now - queued.started) * 1000, 3) for queued in batch],
+        )
+
+    return on_batch
 
 
 def _request_ids() -> Callable[[], str]:
@@ -454,6 +523,9 @@ def create_app(state: ServingState) -> FastAPI:
         redoc_url=None,
     )
     app.state.serving = state
+    for name, capture in state.captures.items():
+        for entity in state.endpoints[name].entities.values():
+            entity.batcher.on_batch = _batch_recorder(capture, name, entity.name)
 
     # FastAPI's routes document the invocation paths and answer what the fast routes do not
     # know: a name that is no endpoint or served entity (404), or a path FastAPI redirects.

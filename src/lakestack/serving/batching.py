@@ -11,6 +11,11 @@ waits for them at most ``wait_seconds``; ``max_rows`` flushes at once. The batch
 inline (a scikit-learn call on a few rows takes about 50 µs: cheaper than a thread hop) by the
 model current at flush time, and each request gets its own slice of the predictions and the
 model that made them.
+
+The batcher knows nothing of what happens to an answer. The application may give it an
+``on_batch`` hook, called with every predicted batch *before* its requests' futures are resolved:
+the inference table spools a whole batch in one write there, so a request is on disk before it
+can be answered.
 """
 
 from __future__ import annotations
@@ -23,9 +28,35 @@ if TYPE_CHECKING:
     from lakestack.serving.models import ServedModel
     from lakestack.serving.protocol import Scoring
 
-__all__ = ["Batcher"]
+__all__ = ["BatchHook", "Batcher", "Queued"]
 
 Answer = tuple[Any, "ServedModel"]
+
+
+class Queued:
+    """A request waiting in a batch.
+
+    Attributes:
+        scoring: Its rows.
+        request_id: The server's id of the request (for the ``on_batch`` hook).
+        started: When the server began on it (``time.perf_counter``).
+        future: Resolved with its slice of the predictions and the model.
+    """
+
+    __slots__ = ("future", "request_id", "scoring", "started")
+
+    def __init__(
+        self, scoring: Scoring, request_id: str, started: float, future: asyncio.Future[Answer]
+    ) -> None:
+        self.scoring = scoring
+        self.request_id = request_id
+        self.started = started
+        self.future = future
+
+
+BatchHook = Callable[[list[Queued], Any, Any, "ServedModel"], None]
+"""``on_batch(requests, rows, predictions, model)``: the requests of a predicted batch, their rows
+concatenated in that order, the predictions of those rows, the model that made them."""
 
 
 class Batcher:
@@ -35,15 +66,25 @@ class Batcher:
         current: Returns the entity's model now (it changes when an alias moves).
         max_rows: Flush once this many rows are queued.
         wait_seconds: The longest a batch waits for requests that have started but not joined.
+        on_batch: Called with every batch predicted for requests that came through
+            :meth:`submit`, before their futures are resolved (not for :meth:`now`'s lone
+            requests, which the caller answers itself). When it raises, each of the batch's
+            requests fails with its error. Settable later as the ``on_batch`` attribute.
     """
 
     def __init__(
-        self, current: Callable[[], ServedModel], *, max_rows: int, wait_seconds: float
+        self,
+        current: Callable[[], ServedModel],
+        *,
+        max_rows: int,
+        wait_seconds: float,
+        on_batch: BatchHook | None = None,
     ) -> None:
         self._current = current
         self._max_rows = max_rows
         self._wait = wait_seconds
-        self._queue: list[tuple[Scoring, asyncio.Future[Answer]]] = []
+        self.on_batch = on_batch
+        self._queue: list[Queued] = []
         self._rows = 0
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -75,11 +116,16 @@ class Batcher:
     def _idle(self) -> None:
         self._busy = False
 
-    def submit(self, scoring: Scoring) -> asyncio.Future[Answer]:
-        """Queue a request's rows; the future gives its predictions and the model."""
+    def submit(
+        self, scoring: Scoring, request_id: str = "", started: float = 0.0
+    ) -> asyncio.Future[Answer]:
+        """Queue a request's rows; the future gives its predictions and the model.
+
+        ``request_id`` and ``started`` (``time.perf_counter``) are passed on to ``on_batch``.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
-        self._queue.append((scoring, future))
+        self._queue.append(Queued(scoring, request_id, started, future))
         self._rows += len(scoring)
         if self._rows >= self._max_rows:
             self._flush()
@@ -104,36 +150,53 @@ class Batcher:
             self._timer.cancel()
             self._timer = None
         queue, self._queue, self._rows = self._queue, [], 0
-        live = [(s, f) for s, f in queue if not f.done()]  # timed-out requests are gone
+        live = [q for q in queue if not q.future.done()]  # timed-out requests are gone
         if not live:
             return
         model = self._current()
         self.batches += 1
         self._crowded = len(live) > 1
         if len(live) == 1:
-            scoring, future = live[0]
-            self._answer_one(model, scoring, future)
+            self._answer_one(model, live[0])
             return
+        rows = _concatenated([q.scoring for q in live])
         try:
-            predictions = model.predict(
-                _concatenated([s for s, _ in live]), None, live[0][0].columns
-            )
+            predictions = model.predict(rows, None, live[0].scoring.columns)
         except Exception:  # one request's rows may be what fails: answer each on its own
-            for scoring, future in live:
-                self._answer_one(model, scoring, future)
+            for queued in live:
+                self._answer_one(model, queued)
+            return
+        if not self._reported(live, rows, predictions, model):
             return
         start = 0
-        for scoring, future in live:
-            end = start + len(scoring)
-            future.set_result((predictions[start:end], model))
+        for queued in live:
+            end = start + len(queued.scoring)
+            queued.future.set_result((predictions[start:end], model))
             start = end
 
-    @staticmethod
-    def _answer_one(model: ServedModel, scoring: Scoring, future: asyncio.Future[Answer]) -> None:
+    def _answer_one(self, model: ServedModel, queued: Queued) -> None:
+        scoring = queued.scoring
         try:
-            future.set_result((model.predict(scoring.rows, scoring.params, scoring.columns), model))
+            predictions = model.predict(scoring.rows, scoring.params, scoring.columns)
         except Exception as exc:
-            future.set_exception(exc)
+            queued.future.set_exception(exc)
+            return
+        if self._reported([queued], scoring.rows, predictions, model):
+            queued.future.set_result((predictions, model))
+
+    def _reported(
+        self, batch: list[Queued], rows: Any, predictions: Any, model: ServedModel
+    ) -> bool:
+        """Give a predicted batch to ``on_batch``; False (each request failed) when it raised."""
+        if self.on_batch is None:
+            return True
+        try:
+            self.on_batch(batch, rows, predictions, model)
+        except Exception as exc:
+            for queued in batch:
+                queued.future.set_exception(exc)
+            return False
+        return True
 
 
 def _concatenated(items: list[Scoring]) -> Any:

@@ -1,12 +1,13 @@
 """The inference table of a serving endpoint (``auto_capture_config``): every scored row in Delta.
 
-A server calls ``record_request`` before it sends a response: it appends one JSON line for the
-request's records (``capture_spool`` has the format) to a spool file of its own process with a
-single ``os.write``: a few microseconds, no Delta on the request path. Once ``write`` has
-returned, the bytes are in the kernel's page cache, which outlives the
-process: a server killed with SIGKILL loses none of the rows it answered. (A machine crash can
-lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a disk flush
-per request.)
+A server calls ``record_batch`` for each micro-batch of requests one ``predict`` answered, before
+it answers any of them (``record_request`` for a request predicted alone): it appends one JSON
+line for the batch's requests and records (``capture_spool`` has the format) to a spool file of
+its own process with a single ``os.write``: a few microseconds per batch, no Delta on the
+request path. Once ``write`` has returned, the bytes are in the kernel's page cache, which
+outlives the process: a server killed with SIGKILL loses none of the rows it answered. (A
+machine crash can lose the last seconds of page cache; ``fsync=True`` closes that too, at the
+cost of a disk flush per line.)
 
 Two ways to turn the spool into Delta rows, in the row shape of DESIGN §7 that batch inference
 writes too (the input columns flattened, ``prediction``, ``model_id``, ``timestamp``,
@@ -61,9 +62,9 @@ from lakestack.serving.capture_spool import (
     HEADER_KEY,
     RESERVED_COLUMNS,
     Contexts,
+    batch_line,
     decode,
     record_lines,
-    request_line,
 )
 
 __all__ = [
@@ -364,8 +365,9 @@ class _Recorder:
     ) -> None:
         """Spool one answered request: one line for all its records, a few microseconds.
 
-        What the server calls before it sends a response; when it returns, the request's
-        rows survive the death of the process. The timestamp is now.
+        What the server calls before it sends a response to a request it predicted alone;
+        when it returns, the request's rows survive the death of the process. The timestamp
+        is now.
 
         Args:
             request_id: The server's id of the request.
@@ -383,20 +385,118 @@ class _Recorder:
             InferenceError: An input column has the name of a column the table adds, or a
                 value JSON cannot represent. Nothing is spooled.
         """
-        if not len(rows):
+        if len(rows):
+            self._append_batch(
+                endpoint_name,
+                served_entity,
+                model_id,
+                columns,
+                [request_id],
+                [client_request_id],
+                [len(rows)],
+                [execution_time_ms],
+                [status_code],
+                rows,
+                predictions,
+            )
+
+    def record_batch(
+        self,
+        endpoint_name: str,
+        served_entity: str,
+        model_id: str,
+        columns: Sequence[str],
+        request_ids: Sequence[str],
+        client_request_ids: Sequence[str | None],
+        counts: Sequence[int],
+        rows: Any,
+        predictions: Any,
+        *,
+        execution_times_ms: Sequence[float],
+        status_codes: Sequence[int] | None = None,
+    ) -> None:
+        """Spool a batch of answered requests that one model predicted together: one line, one
+        ``write``, a few microseconds for the whole batch.
+
+        What the server calls for a micro-batch before it answers any of its requests; when
+        it returns, their rows survive the death of the process. The timestamp is now.
+
+        Args:
+            endpoint_name: The endpoint.
+            served_entity: The served entity that answered.
+            model_id: ``<model name>/<version>`` of the model that answered.
+            columns: The input columns, in the order of each row's values.
+            request_ids: The server's id of each request.
+            client_request_ids: Each request's ``client_request_id``, or None.
+            counts: How many of the records each request has, in order.
+            rows: The records of all the requests, one after the other: a list of row lists,
+                or a 2-D numpy array.
+            predictions: One prediction per record (a list or an array), or one for all.
+            execution_times_ms: The time the server spent on each request.
+            status_codes: Each response's HTTP status (default: 200 for all).
+
+        Raises:
+            InferenceError: The per-request sequences differ in length or their counts from
+                the records, an input column has the name of a column the table adds, or a
+                value JSON cannot represent. Nothing is spooled.
+        """
+        records = len(rows)
+        if not records:
             return
+        requests = len(request_ids)
+        if status_codes is None:
+            status_codes = [200] * requests
+        sizes = {len(client_request_ids), len(counts), len(execution_times_ms), len(status_codes)}
+        if sizes != {requests} or sum(counts) != records:
+            raise InferenceError(
+                f"inference table {self.table_name}: a batch of {requests} request ids, "
+                f"{len(client_request_ids)} client request ids, {len(counts)} counts, "
+                f"{len(execution_times_ms)} execution times and {len(status_codes)} status "
+                f"codes with counts adding up to {sum(counts)} for {records} records; give one "
+                "of each per request, counts that add up to the records; nothing was recorded"
+            )
+        self._append_batch(
+            endpoint_name,
+            served_entity,
+            model_id,
+            columns,
+            request_ids,
+            client_request_ids,
+            counts,
+            execution_times_ms,
+            status_codes,
+            rows,
+            predictions,
+        )
+
+    def _append_batch(
+        self,
+        endpoint_name: str,
+        served_entity: str,
+        model_id: str,
+        columns: Sequence[str],
+        request_ids: Sequence[str],
+        client_request_ids: Sequence[str | None],
+        counts: Sequence[int],
+        execution_times_ms: Sequence[float],
+        status_codes: Sequence[int],
+        rows: Any,
+        predictions: Any,
+    ) -> None:
+        """Append the line of a checked batch."""
         context = self._contexts.get(endpoint_name, served_entity, model_id, columns)
-        line = request_line(
+        line = batch_line(
             self.table_name,
-            request_id,
-            client_request_id,
             context,
             columns,
+            request_ids,
+            client_request_ids,
+            counts,
+            execution_times_ms,
+            status_codes,
             rows,
             predictions,
             timestamp_ms=int(time.time() * 1000),
-            execution_time_ms=execution_time_ms,
-            status_code=status_code,
         )
         self._append(line, len(rows))
 

@@ -1,25 +1,31 @@
-"""The spool's line format: what a server appends per request, and how a writer turns the lines
-back into inference-table rows (DESIGN §7) column by column.
+"""The spool's line format: what a server appends per micro-batch, and how a writer turns the
+lines back into inference-table rows (DESIGN §7) column by column.
 
-The request path pays for every byte and every Python object it makes, so a server appends
-*one* JSON line per answered request, not one object per record (format 2)::
+The request path pays for every byte, every Python object and every system call it makes, so a
+server appends *one* JSON line per batch of requests that were predicted together (format 3),
+not one per request or per record::
 
-    {"id": "<request id>", "client": "<client_request_id>" | null,
+    {"ids": ["<request id>", ...], "clients": ["<client_request_id>" | null, ...],
+     "counts": [<records of the request>, ...], "ms": [<execution time, ms>, ...],
+     "status": [200, ...], "ts": <epoch ms>,
      "context": "[\\"<endpoint>\\",\\"<served entity>\\",\\"<model id>\\",[\\"<column>\\",...]]",
-     "ts": <epoch ms>, "status": 200, "ms": <execution time, ms>,
      "rows": [[<value>, ...], ...]                  (the numeric fast path: row-major)
        or "inputs": {"<column>": [<value>, ...], ...}  (any types: column-major),
      "predictions": [<prediction>, ...]}
 
-``context`` is one string (JSON text) per endpoint, served entity, model version and input
-columns: the server makes it once per combination (``Contexts``) and the writer decodes each
-distinct one once per batch, so the fields that repeat on every line cost one string each.
-A writer reads a batch of lines with Arrow's JSON reader and expands it with Arrow kernels
-(``rows``): the request's fields repeated per record by ``take``, the values flattened out of
-their lists, no Python object per record. Lines Arrow cannot read in one go (a line torn by a
-crash, a column whose type changes within the batch) are read one by one instead.
+``ids``, ``clients``, ``counts``, ``ms`` and ``status`` have one entry per request; ``rows`` (or
+``inputs``) and ``predictions`` one per record, the requests' records one after the other in
+``ids`` order. A lone request is a batch of one. ``context`` is one string (JSON text) per
+endpoint, served entity, model version and input columns: the server makes it once per
+combination (``Contexts``) and the writer decodes each distinct one once per read, so the
+fields that repeat on every line cost one string each. A writer reads a run of lines with
+Arrow's JSON reader and expands it with Arrow kernels (``rows``): each request's fields repeated
+for its records by ``take``, the values flattened out of their lists, no Python object per
+record. Lines Arrow cannot read in one go (a line torn by a crash, a column whose type changes
+within the run) are read one by one instead.
 
-Spools of format 1 (one JSON object per record, written by earlier versions) are still read,
+Spools of format 2 (one line per request: ``id``, ``client``, ``ms``, ``status`` as single
+values) and format 1 (one JSON object per record), written by earlier versions, are still read,
 so a spool left by an older server is finished after an upgrade.
 """
 
@@ -42,16 +48,16 @@ __all__ = [
     "FORMAT",
     "RESERVED_COLUMNS",
     "Contexts",
+    "batch_line",
     "decode",
     "record_lines",
-    "request_line",
 ]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
-"""The format new spools are written in (their header says so); 1 is still read."""
-FORMATS = (1, 2)
+FORMAT = 3
+"""The format new spools are written in (their header says so); 1 and 2 are still read."""
+FORMATS = (1, 2, 3)
 
 FIELDS = (
     "request_id",
@@ -84,13 +90,32 @@ RESERVED_COLUMNS = frozenset(["prediction", *META_TYPES])
 HEADER_KEY = "lakestack_capture"
 _REQUIRED = frozenset(FIELDS)
 _CONTEXTS_KEPT = 1024  # distinct contexts a process remembers (endpoints x entities x versions)
-# a request's fields in the line -> the table's column and type
+# a request's fields in a line of format 3 (lists) and 2 (single values) -> the table's column
 _REQUEST_FIELDS = {
-    "id": "request_id",
-    "client": "client_request_id",
-    "ts": "timestamp",
+    "ids": "request_id",
+    "clients": "client_request_id",
     "status": "status_code",
     "ms": "execution_time_ms",
+}
+# the request fields of format 3 typed up front: Arrow's JSON reader loses values of a list
+# whose type it infers from a null first (a request without client_request_id)
+_BATCH_SCHEMA = pa.schema(
+    [
+        ("ids", pa.list_(pa.string())),
+        ("clients", pa.list_(pa.string())),
+        ("counts", pa.list_(pa.int64())),
+        ("ms", pa.list_(pa.float64())),
+        ("status", pa.list_(pa.int64())),
+        ("ts", pa.int64()),
+        ("context", pa.string()),
+    ]
+)
+_REQUEST_FIELDS_V2 = {
+    "id": "request_id",
+    "client": "client_request_id",
+    "status": "status_code",
+    "ms": "execution_time_ms",
+    "ts": "timestamp",
 }
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
@@ -129,50 +154,60 @@ class Contexts:
         return context
 
 
-def request_line(
+def batch_line(
     table_name: str,
-    request_id: str,
-    client_request_id: str | None,
     context: str,
     columns: Sequence[str],
+    request_ids: Sequence[str],
+    client_request_ids: Sequence[str | None],
+    counts: Sequence[int],
+    execution_times_ms: Sequence[float],
+    status_codes: Sequence[int],
     rows: Any,
     predictions: Any,
     *,
     timestamp_ms: int,
-    execution_time_ms: float,
-    status_code: int,
 ) -> bytes:
-    """The spool line of one answered request (about a microsecond).
+    """The spool line of a batch of answered requests (a few microseconds for the batch).
 
-    ``rows`` is a list of row lists in ``columns`` order (written column-major, so that each
-    column keeps its own type) or a 2-D numpy array (the numeric fast path, written as it is).
-    ``predictions`` has one prediction per row; a single value stands for every row.
+    The request fields have one entry per request; ``counts`` says how many of the records
+    each has. ``rows`` holds the records of every request one after the other: a list of row
+    lists in ``columns`` order (written column-major, so that each column keeps its own type)
+    or a 2-D numpy array (the numeric fast path, written as it is). ``predictions`` has one
+    prediction per record (a list or a numpy array); a single value stands for every record.
 
     Raises:
         InferenceError: A value JSON cannot represent.
     """
     line: dict[str, Any] = {
-        "id": request_id,
-        "client": client_request_id,
-        "context": context,
+        "ids": request_ids,
+        "clients": client_request_ids,
+        "counts": counts,
+        "ms": execution_times_ms,
+        "status": status_codes,
         "ts": timestamp_ms,
-        "status": status_code,
-        "ms": execution_time_ms,
+        "context": context,
     }
     if isinstance(rows, list):
         line["inputs"] = dict(zip(columns, zip(*rows, strict=False), strict=False))
     else:
         line["rows"] = rows
-    line["predictions"] = (
-        predictions if isinstance(predictions, list) else [predictions] * len(rows)
-    )
+    line["predictions"] = _per_record(predictions, len(rows))
     return _dumps(table_name, line)
+
+
+def _per_record(predictions: Any, records: int) -> Any:
+    """``predictions`` as one per record: a list or an array as it is, a single value repeated."""
+    if isinstance(predictions, list) or getattr(predictions, "ndim", 0) >= 1:
+        return predictions
+    return [predictions] * records
 
 
 def record_lines(
     table_name: str, contexts: Contexts, records: Sequence[Mapping[str, Any]]
 ) -> bytes:
-    """The spool lines of ``records`` (``Capture.record``'s rows, one line each), checked:
+    """The spool lines of ``records`` (``Capture.record``'s rows, one line each, since each has
+    its own timestamp), checked:
     every field there, inputs a mapping without reserved names, every value JSON.
 
     Raises:
@@ -195,12 +230,13 @@ def record_lines(
             row["endpoint_name"], row["served_entity"], row["model_id"], list(inputs)
         )
         line = {
-            "id": row["request_id"],
-            "client": row["client_request_id"],
-            "context": context,
+            "ids": [row["request_id"]],
+            "clients": [row["client_request_id"]],
+            "counts": [1],
+            "ms": [row["execution_time_ms"]],
+            "status": [row["status_code"]],
             "ts": row["timestamp"],
-            "status": row["status_code"],
-            "ms": row["execution_time_ms"],
+            "context": context,
             "inputs": {name: [value] for name, value in inputs.items()},
             "predictions": [row["prediction"]],
         }
@@ -248,9 +284,8 @@ def decode(data: bytes, version: int, path: Path) -> pa.Table | None:
     excluded); None when they hold no row (unreadable lines are skipped and logged)."""
     if not data:
         return None
-    reader = _columnar if version == 2 else _columnar_v1
     try:
-        table = reader(data)
+        table = _columnar_v1(data) if version == 1 else _columnar(data, version)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, _IrregularError):
         table = None  # a torn line, a type that changes within the batch: line by line
     if table is None:
@@ -269,22 +304,34 @@ def decode(data: bytes, version: int, path: Path) -> pa.Table | None:
     )
 
 
-def _read_json(data: bytes) -> pa.Table:
+def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
+    """Lines read by Arrow's JSON reader, with ``schema`` for the fields it names.
+
+    Raises:
+        pyarrow.ArrowInvalid: Lines it cannot read, or read wrongly: a list whose first values
+            are null and later ones strings or lists comes out with values missing (pyarrow
+            25), which full validation catches (the caller then reads line by line).
+    """
     import pyarrow.json as pajson
 
     options = pajson.ReadOptions(block_size=len(data) + 1, use_threads=False)  # one block
-    return pajson.read_json(pa.BufferReader(data), read_options=options).combine_chunks()
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    table = pajson.read_json(
+        pa.BufferReader(data), read_options=options, parse_options=parse
+    ).combine_chunks()
+    table.validate(full=True)
+    return table
 
 
 class _IrregularError(Exception):
     """Lines the columnar reader does not take (the caller reads them line by line)."""
 
 
-def _columnar(data: bytes) -> pa.Table:
-    """Format 2 lines as rows, with Arrow kernels: one run per stretch of equal context."""
+def _columnar(data: bytes, version: int) -> pa.Table:
+    """Format 2 or 3 lines as rows, with Arrow kernels: one run per stretch of equal context."""
     import numpy as np
 
-    lines = _read_json(data)
+    lines = _read_json(data, _BATCH_SCHEMA if version == 3 else None)
     if lines.num_rows == 0:
         raise _IrregularError
     contexts = pc.dictionary_encode(lines.column("context")).chunk(0)
@@ -292,7 +339,7 @@ def _columnar(data: bytes) -> pa.Table:
     codes = contexts.indices.to_numpy(zero_copy_only=False)
     bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
     parts = [
-        _expand(lines.slice(start, stop - start), decoded[codes[start]])
+        _expand(lines.slice(start, stop - start), decoded[codes[start]], version)
         for start, stop in itertools.pairwise(bounds)
     ]
     if len(parts) == 1:
@@ -300,9 +347,9 @@ def _columnar(data: bytes) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _expand(lines: pa.Table, context: list[Any]) -> pa.Table:
-    """The rows of requests that share one context: the values flattened out of their lists,
-    each request's own fields repeated for its records (``take``), the context's constant."""
+def _expand(lines: pa.Table, context: list[Any], version: int) -> pa.Table:
+    """The rows of lines that share one context: the values flattened out of their lists, each
+    request's own fields repeated for its records (``take``), the context's constant."""
     endpoint, entity, model_id, names = context
     predictions = lines.column("predictions").chunk(0)
     lengths = pc.list_value_length(predictions)
@@ -327,18 +374,53 @@ def _expand(lines: pa.Table, context: list[Any]) -> pa.Table:
                 raise _IrregularError
             columns[name] = pc.list_flatten(values)
     columns["prediction"] = pc.list_flatten(predictions)
-    parents = pc.list_parent_indices(predictions)
-    fields = {name: pc.take(lines.column(key), parents) for key, name in _REQUEST_FIELDS.items()}
+    if version == 2:  # a request per line
+        requests = {name: lines.column(key).chunk(0) for key, name in _REQUEST_FIELDS_V2.items()}
+        owners = pc.list_parent_indices(predictions)
+    else:
+        requests, owners = _batched_requests(lines, predictions)
+    fields = {name: pc.take(values, owners) for name, values in requests.items()}
     fields["timestamp"] = pc.multiply(fields["timestamp"].cast(pa.int64()), 1000)
     for name, value in (
         ("model_id", model_id),
         ("endpoint_name", endpoint),
         ("served_entity", entity),
     ):
-        fields[name] = pa.repeat(value, len(parents))
+        fields[name] = pa.repeat(value, len(owners))
     for name, kind in META_TYPES.items():
         columns[name] = fields[name].cast(kind)
     return pa.table(columns)
+
+
+def _batched_requests(lines: pa.Table, predictions: pa.ListArray) -> tuple[dict[str, Any], Any]:
+    """The requests of format 3 lines, one entry per request, and for each record the index
+    of its request (``counts`` of them in a row), checked against the records of each line."""
+    import numpy as np
+
+    ids = lines.column("ids").chunk(0)
+    if ids.null_count:
+        raise _IrregularError
+    per_line = pc.list_value_length(ids)
+    requests: dict[str, Any] = {}
+    for key, name in _REQUEST_FIELDS.items():
+        values = lines.column(key).chunk(0)
+        if not per_line.equals(pc.list_value_length(values)):
+            raise _IrregularError
+        requests[name] = pc.list_flatten(values)
+    lines_of_requests = pc.list_parent_indices(ids)  # the line of each request
+    requests["timestamp"] = pc.take(lines.column("ts").chunk(0), lines_of_requests)
+    counts = lines.column("counts").chunk(0)
+    if not per_line.equals(pc.list_value_length(counts)):
+        raise _IrregularError
+    flat = pc.list_flatten(counts)
+    if flat.null_count or (len(flat) and pc.min(flat).as_py() < 0):
+        raise _IrregularError
+    flat_counts = flat.to_numpy()
+    owners = np.repeat(np.arange(len(flat_counts)), flat_counts)
+    expected = pc.list_parent_indices(predictions).to_numpy(zero_copy_only=False)
+    if not np.array_equal(lines_of_requests.to_numpy(zero_copy_only=False)[owners], expected):
+        raise _IrregularError  # counts that do not add up to a line's records
+    return requests, owners
 
 
 def _present(lines: pa.Table, name: str) -> Any:
@@ -383,6 +465,8 @@ def _records(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
             continue
         if isinstance(item, list):  # several rows in one line (format 1 of earlier versions)
             records.extend(item)
+        elif isinstance(item, dict) and "ids" in item:
+            records.extend(_batch_records(item))
         elif isinstance(item, dict) and "context" in item:
             records.extend(_request_records(item))
         elif isinstance(item, dict) and HEADER_KEY not in item:
@@ -391,7 +475,20 @@ def _records(lines: list[bytes], path: Path) -> list[dict[str, Any]]:
 
 
 def _request_records(line: dict[str, Any]) -> list[dict[str, Any]]:
-    """The records of one format 2 line."""
+    """The records of one format 2 line (one request)."""
+    batch = {
+        "ids": [line.get("id")],
+        "clients": [line.get("client")],
+        "ms": [line.get("ms")],
+        "status": [line.get("status")],
+        "counts": [len(line.get("predictions") or [])],
+    }
+    return _batch_records({**line, **batch})
+
+
+def _batch_records(line: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of one format 3 line: each request's records paired with its predictions
+    as far as both go."""
     endpoint, entity, model_id, names = orjson.loads(line["context"])
     if "rows" in line:
         inputs = [dict(zip(names, row, strict=False)) for row in line["rows"]]
@@ -400,21 +497,31 @@ def _request_records(line: dict[str, Any]) -> list[dict[str, Any]]:
         inputs = [
             dict(zip(columns, row, strict=False)) for row in zip(*columns.values(), strict=False)
         ]
-    meta = {
-        "request_id": line.get("id"),
-        "client_request_id": line.get("client"),
-        "endpoint_name": endpoint,
-        "served_entity": entity,
-        "model_id": model_id,
-        "timestamp": line.get("ts"),
-        "status_code": line.get("status"),
-        "execution_time_ms": line.get("ms"),
-    }
     predictions = line.get("predictions") or []
-    return [
-        {**meta, "inputs": values, "prediction": prediction}
-        for values, prediction in zip(inputs, predictions, strict=False)
-    ]
+    records: list[dict[str, Any]] = []
+    start = 0
+    requests = zip(
+        *(line.get(key) or [] for key in ("ids", "clients", "counts", "ms", "status")),
+        strict=False,
+    )
+    for request_id, client, count, ms, status in requests:
+        meta = {
+            "request_id": request_id,
+            "client_request_id": client,
+            "endpoint_name": endpoint,
+            "served_entity": entity,
+            "model_id": model_id,
+            "timestamp": line.get("ts"),
+            "status_code": status,
+            "execution_time_ms": ms,
+        }
+        end = start + count
+        records.extend(
+            {**meta, "inputs": values, "prediction": prediction}
+            for values, prediction in zip(inputs[start:end], predictions[start:end], strict=False)
+        )
+        start = end
+    return records
 
 
 def _to_arrow(rows: list[dict[str, Any]]) -> pa.Table:

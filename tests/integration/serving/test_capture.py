@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,10 +16,16 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from lakestack.bundle.specs.serving import ModelServingEndpointSpec
+from lakestack.bundle.specs.settings import ServingSpec
 from lakestack.errors import ConstraintError, InferenceError, SchemaMismatchError
 from lakestack.lake import Catalog
+from lakestack.serving.app import REQUEST_ID_HEADER, ServingState, create_app
 from lakestack.serving.capture import Capture, Spooler, merge_labels, recover_spools
 from lakestack.serving.capture_writer import CaptureWriter
+from lakestack.serving.endpoints import ModelSwitcher, build_endpoints
+from lakestack.serving.models import ServedModel
+from lakestack.serving.protocol import ColumnSpec, InputSchema
 
 pytestmark = pytest.mark.integration
 
@@ -394,7 +401,7 @@ def test_a_spool_of_an_unknown_format_is_left_in_place(
     assert CaptureWriter(catalog, spool).write_once()
 
     assert newer.exists() and not catalog.table_exists(TABLE)
-    assert "it has format 9, which this version of lakestack does not read (it reads 1, 2)" in (
+    assert "it has format 9, which this version of lakestack does not read (it reads 1, 2, 3)" in (
         caplog.text
     )
 
@@ -423,3 +430,88 @@ def test_the_writer_compacts_every_n_commits_and_at_a_graceful_stop(
     assert sorted(request_ids(catalog)) == sorted(f"req-{i}" for i in range(8))
     assert table.history(1)[0]["operation"] == "OPTIMIZE"
     assert list(spool.glob("*.spool")) == []
+
+
+def serving_state(spooler: Spooler) -> ServingState:
+    """An endpoint ``iris`` capturing into ``spooler``, its model given directly (no registry):
+    the prediction is ten times the first input."""
+    spec = ModelServingEndpointSpec.model_validate(
+        {"name": "iris", "config": {"served_entities": [
+            {"name": "v3", "entity_name": "m.s.iris", "entity_version": "3"}
+        ]}}
+    )  # fmt: skip
+    settings = ServingSpec()
+    endpoint = build_endpoints({"iris": spec}, settings)[0]
+    schema = InputSchema.of([ColumnSpec("a", "double"), ColumnSpec("b", "double")])
+
+    def predict(rows: Any, params: Any = None, columns: Any = None) -> Any:
+        return (rows[:, 0] * 10).astype("int64")
+
+    endpoint.entities["v3"].model = ServedModel("m.s.iris", 3, schema, predict, True, "sklearn")
+    switcher = ModelSwitcher(None, [endpoint], 60.0)  # type: ignore[arg-type]  # never polled
+    return ServingState({"iris": endpoint}, switcher, settings, captures={"iris": spooler})
+
+
+async def post_together(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """POST the bodies as concurrent ASGI calls: the request id and predictions of each."""
+    answers: list[tuple[str, Any]] = [("", None)] * len(bodies)
+
+    async def post(index: int, body: bytes) -> None:
+        headers: dict[bytes, bytes] = {}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+                headers.update(message["headers"])
+            else:
+                predictions = orjson.loads(message["body"])["predictions"]
+                answers[index] = (headers[REQUEST_ID_HEADER.encode()].decode(), predictions)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/invocations",
+            "headers": [(b"content-type", b"application/json")],
+        }
+        await app(scope, receive, send)
+
+    await asyncio.gather(*(post(i, orjson.dumps(b)) for i, b in enumerate(bodies)))
+    return answers
+
+
+def test_concurrent_requests_are_one_spool_line_and_a_row_per_record(
+    catalog: Catalog, spool: Path
+) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    app = create_app(serving_state(spooler))
+    bodies: list[dict[str, Any]] = [
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[i + j / 10, 0.0] for j in range(i)]}}
+        | ({"client_request_id": f"order-{i}"} if i % 2 else {})
+        for i in range(1, 6)
+    ]  # request i has i records; odd ones a client_request_id
+
+    answers = asyncio.run(post_together(app, bodies))
+
+    header, alone, batch = spooler.spool_path.read_bytes().splitlines()
+    assert orjson.loads(header)["lakestack_capture"] == 3
+    assert orjson.loads(alone)["ids"] == [answers[0][0]]  # the first is predicted inline
+    assert orjson.loads(batch)["ids"] == [request_id for request_id, _ in answers[1:]]
+    spooler.close()
+    assert CaptureWriter(catalog, spool).write_once()
+
+    rows = catalog.table(TABLE).read().to_pylist()
+    expected = [
+        (request_id, f"order-{i}" if i % 2 else None, i + j / 10, predictions[j])
+        for i, (request_id, predictions) in enumerate(answers, start=1)
+        for j in range(i)
+    ]
+    assert [
+        (r["request_id"], r["client_request_id"], r["a"], r["prediction"]) for r in rows
+    ] == expected
+    assert {(r["model_id"], r["served_entity"], r["status_code"]) for r in rows} == {
+        ("m.s.iris/3", "v3", 200)
+    }
+    assert all(r["execution_time_ms"] >= 0 for r in rows)

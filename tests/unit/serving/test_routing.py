@@ -135,8 +135,51 @@ def test_a_full_batch_flushes_and_a_failing_batch_is_retried_per_request() -> No
     async def mixed() -> list[Any]:
         ok = batcher.submit(Scoring(["a"], np.array([[1.0]])))
         fail = batcher.submit(Scoring(["a"], np.array([[1.0], [2.0]])))
-        return await asyncio.gather(ok, fail, return_exceptions=True)
+        return list(await asyncio.gather(ok, fail, return_exceptions=True))
 
     ok, fail = asyncio.run(mixed())
     assert ok[0].tolist() == [1.0]
     assert isinstance(fail, ValueError)
+
+
+def test_on_batch_sees_each_batch_before_its_requests_are_answered() -> None:
+    calls: list[int] = []
+    model = _model(calls)
+    seen: list[tuple[list[str], list[float], list[float]]] = []
+
+    def on_batch(batch: list[Any], rows: Any, predictions: Any, used: ServedModel) -> None:
+        assert used is model and not any(q.future.done() for q in batch)
+        seen.append(([q.request_id for q in batch], rows[:, 0].tolist(), predictions.tolist()))
+
+    batcher = Batcher(lambda: model, max_rows=100, wait_seconds=0, on_batch=on_batch)
+
+    async def run() -> list[Any]:
+        futures = [
+            batcher.submit(Scoring(["a"], np.array([[float(i)]] * (i + 1))), f"r-{i}", 0.0)
+            for i in range(3)
+        ]
+        answers = [(await f)[0].tolist() for f in futures]
+        assert batcher.now(Scoring(["a"], np.array([[9.0]]))) is None  # the batch had company
+        await batcher.submit(Scoring(["a"], np.array([[7.0]])), "r-alone", 0.0)
+        return answers
+
+    assert asyncio.run(run()) == [[0.0], [10.0, 10.0], [20.0, 20.0, 20.0]]
+    assert seen == [
+        (["r-0", "r-1", "r-2"], [0.0, 1.0, 1.0, 2.0, 2.0, 2.0], [0, 10, 10, 20, 20, 20]),
+        (["r-alone"], [7.0], [70.0]),
+    ]
+
+
+def test_a_failing_on_batch_fails_every_request_of_the_batch() -> None:
+    model = _model([])
+
+    def on_batch(batch: list[Any], rows: Any, predictions: Any, used: ServedModel) -> None:
+        raise OSError("no space left on device")
+
+    batcher = Batcher(lambda: model, max_rows=100, wait_seconds=0, on_batch=on_batch)
+
+    async def run() -> list[Any]:
+        futures = [batcher.submit(Scoring(["a"], np.array([[1.0]]))) for _ in range(2)]
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    assert [str(e) for e in asyncio.run(run())] == ["no space left on device"] * 2
