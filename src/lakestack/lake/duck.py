@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakestack.errors import LakeError
+from lakestack.lake.views import register
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,7 +32,7 @@ def connect(relations: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnec
     con.execute("SET asof_loop_join_threshold = 0")
     con.execute("SET enable_progress_bar = false")  # it drew on stdout, even outside a terminal
     for name, relation in (relations or {}).items():
-        con.register(name, relation)
+        register(con, name, relation)
     return con
 
 

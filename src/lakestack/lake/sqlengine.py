@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakestack.errors import LakeError
+from lakestack.lake.views import register
 
 if TYPE_CHECKING:
     import duckdb
@@ -221,7 +222,7 @@ class SqlSession:
         table = self.catalog.table(name)
         self._registered += 1
         alias = f"__lake_{self._registered}"
-        self.con.register(alias, table.dataset(version, timestamp))
+        register(self.con, alias, table.dataset(version, timestamp))
         return alias
 
     def _bind(self, text: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from lakestack.errors import (
 from lakestack.lake.arrow import as_arrow, check_not_null, distinct_count, fit_to_schema
 from lakestack.lake.names import TableName
 from lakestack.lake.reads import record_read
+from lakestack.lake.views import read_parts, uniform_parts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -249,9 +250,7 @@ class Table:
         """
         dataset = self.dataset(version, timestamp)
         self._check_columns(columns, dataset.schema)
-        return dataset.to_table(
-            columns=list(columns) if columns else None, filter=_filter_expression(filter)
-        )
+        return read_parts(dataset, list(columns) if columns else None, _filter_expression(filter))
 
     def to_pandas(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         """``read`` as a pandas DataFrame."""
@@ -275,11 +274,11 @@ class Table:
         """Stream the table in Arrow batches; memory stays bounded whatever the table's size."""
         dataset = self.dataset(version)
         self._check_columns(columns, dataset.schema)
-        yield from dataset.to_batches(
-            columns=list(columns) if columns else None,
-            filter=_filter_expression(filter),
-            batch_size=batch_size,
-        )
+        selected, expression = list(columns) if columns else None, _filter_expression(filter)
+        if expression is not None and len(uniform_parts(dataset)) > 1:  # a merged table
+            yield from read_parts(dataset, selected, expression).to_batches(batch_size)
+            return
+        yield from dataset.to_batches(columns=selected, filter=expression, batch_size=batch_size)
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The commits, newest first: version, timestamp, operation, parameters, metrics."""
