@@ -181,8 +181,10 @@ class Scheduler:
             self._add(key, spec)
 
     def describe(self) -> list[str]:
-        """One line per schedule and trigger: what is watched, and what is paused."""
-        return list(self._lines)
+        """One line per schedule and trigger: what is watched, and what is paused (a source
+        with a ``lines`` attribute, such as the monitors' schedules, adds its own)."""
+        extra = [line for source in self.sources for line in getattr(source, "lines", [])]
+        return [*self._lines, *extra]
 
     def tick(self, now: float | None = None) -> list[Fired]:
         """One pass: start what is due at ``now`` (the clock by default); return what fired."""

@@ -116,6 +116,7 @@ def test_scheduler_refreshes_in_a_process_of_its_own(tmp_path: Path) -> None:
         ws.catalog.create_table("main.ml.t", pa.table({"x": [1.0, 2.0, 3.0]}))
         now = [START]
         engine = ws.scheduler(clock=lambda: now[0])
+        assert "monitor 'm': schedule '0 0 * * * ?'" in engine.describe()
         now[0] = START + 40
         fired = engine.tick()
         assert [f.job_key for f in fired] == ["m"]
