@@ -1,7 +1,7 @@
 """Target mode and ``presets``: what Databricks changes in every resource of a target.
 
 ``mode: development`` prefixes job names with ``[dev <short_name>] `` and pauses schedules and
-triggers, as the Databricks CLI does; ``presets`` set the prefix, pause status, tags and
+triggers (the jobs' and the quality monitors' refresh schedules), as the Databricks CLI does; ``presets`` set the prefix, pause status, tags and
 concurrency explicitly (and win over the mode's defaults).
 """
 
@@ -40,4 +40,12 @@ def apply_presets(
         if presets.jobs_max_concurrent_runs and "max_concurrent_runs" not in job.model_fields_set:
             update["max_concurrent_runs"] = presets.jobs_max_concurrent_runs
         jobs[key] = job.model_copy(update=update)
-    return resources.model_copy(update={"jobs": jobs})
+    monitors = {
+        key: monitor.model_copy(
+            update={"schedule": monitor.schedule.model_copy(update={"pause_status": pause})}
+        )
+        if pause and monitor.schedule is not None
+        else monitor
+        for key, monitor in resources.quality_monitors.items()
+    }
+    return resources.model_copy(update={"jobs": jobs, "quality_monitors": monitors})

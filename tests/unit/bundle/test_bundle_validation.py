@@ -360,3 +360,21 @@ def test_a_deployment_job_without_the_version_parameters_is_a_warning(
         "parameter(s) model_version: new versions cannot start it; add model_name and "
         "model_version to its parameters"
     ]
+
+
+def test_dev_mode_pauses_monitor_schedules(write: Writer, load: Loader) -> None:
+    monitor = (
+        "resources:\n  quality_monitors:\n    m:\n      table_name: main.ml.t\n"
+        "      output_schema_name: main.ml\n      snapshot: {}\n"
+        "      schedule: {quartz_cron_expression: '0 0 8 * * ?'}\n"
+    )
+    write(
+        {
+            "lakestack.yml": "bundle: {name: b}\n" + monitor + "targets:\n"
+            "  dev: {default: true, mode: development}\n  prod: {mode: production}\n"
+        }
+    )
+    dev = load().resources.quality_monitors["m"].schedule
+    prod = load(target="prod").resources.quality_monitors["m"].schedule
+    assert dev is not None and dev.pause_status == "PAUSED"
+    assert prod is not None and prod.pause_status == "UNPAUSED"
