@@ -3,10 +3,13 @@
 A monitor's results are two tables of numbers; the report draws them for one granularity: each
 model-quality metric over time with one line per model id (``*`` for all models) and the
 threshold of the bundle's violation check on its metric; the drift of every column per window as
-a heatmap (CONSECUTIVE and BASELINE), drift declared marked; vertical markers where a model
-version was registered (a retrain) or became the champion (a promotion); a header saying what is
-monitored and how fresh it is; and the latest window's profile. The page embeds plotly.js once
-and needs no network to be viewed. What it shows is read by ``lakestack.monitoring.report_data``.
+a heatmap (CONSECUTIVE and BASELINE), drift declared marked, identifier columns left out and
+named; vertical markers where a model version was registered (a retrain) or became the champion
+(a promotion), at the registry's times, and where a model id's rows begin (it went into
+service), from the table, which holds for a scenario whose days are simulated as well; a header
+saying what is monitored and how fresh it is; and the latest window's profile. The page embeds
+plotly.js once and needs no network to be viewed. What it shows is read by
+``lakestack.monitoring.report_data``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import html
 import os
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,10 +112,18 @@ dl.header dt { font-weight: 600; } dl.header dd { margin: 0; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 th, td { border-bottom: 1px solid #eee; padding: 0.25rem 0.6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+#events-table th, #events-table td { text-align: left; }
 p.note { color: #666; } .drifted { color: #b30000; font-weight: 600; }
 """
-_REGISTERED = {"color": "#7f7f7f", "dash": "dot", "width": 1}
-_CHAMPION = {"color": "#2ca02c", "dash": "solid", "width": 2}
+_MARKERS = {
+    "registered": ({"color": "#7f7f7f", "dash": "dot", "width": 1}, "retrain (registry time)"),
+    "champion": ({"color": "#2ca02c", "dash": "solid", "width": 2}, "promotion (registry time)"),
+    "in service": (
+        {"color": "#9467bd", "dash": "dashdot", "width": 2},
+        "in service (first window with its rows)",
+    ),
+}
+"""Line and legend entry of each kind of marker: the legend says where its time comes from."""
 _THRESHOLD = {"color": "#d62728", "dash": "dash", "width": 2}
 _EVERY_MODEL = {"color": "#222222", "width": 3}
 
@@ -149,30 +161,69 @@ def _chart(figure: Any, div_id: str, height: int = 360) -> str:
     return chart
 
 
+def _middle(report: MonitorReport) -> datetime:
+    first, last = report.windows[0][0], report.windows[-1][1]
+    return first + (last - first) / 2
+
+
 def _in_range(report: MonitorReport) -> list[ModelEvent]:
     first, last = report.windows[0][0], report.windows[-1][1]
     return [e for e in report.events if first <= e.at <= last]
 
 
-def _event_groups(report: MonitorReport) -> list[list[ModelEvent]]:
-    """The events on the charts, those closer than 2% of the time shown labelled together."""
+@dataclass(frozen=True)
+class _Marker:
+    """A vertical line on the charts: a registry event, or a model id's first window."""
+
+    at: datetime
+    kind: str
+    label: str
+
+
+def _marker_groups(report: MonitorReport) -> list[list[_Marker]]:
+    """The markers on the charts, those closer than 2% of the time shown labelled together.
+
+    A model id going into service is drawn as its version's promotion when the registry's time
+    of that falls in or just before the first window (``ServiceStart.promotion``), not twice.
+    """
+    events = _in_range(report)
+    several = len({e.model for e in events}) > 1
+    promoted = {s.promotion for s in report.in_service}
+    markers = [
+        _Marker(
+            e.at,
+            e.kind,
+            (f"{e.model} {e.label}" if several else e.label)
+            + (", in service" if e in promoted else ""),
+        )
+        for e in events
+    ]
+    drawn = set(events)
+    markers += [
+        _Marker(s.at, "in service", s.label) for s in report.in_service if s.promotion not in drawn
+    ]
     first, last = report.windows[0][0], report.windows[-1][1]
     close = (last - first) / 50
-    groups: list[list[ModelEvent]] = []
-    for event in _in_range(report):
-        if groups and event.at - groups[-1][0].at <= close:
-            groups[-1].append(event)
+    groups: list[list[_Marker]] = []
+    for marker in sorted(markers, key=lambda m: m.at):
+        if groups and marker.at - groups[-1][0].at <= close:
+            groups[-1].append(marker)
         else:
-            groups.append([event])
+            groups.append([marker])
     return groups
 
 
-def _mark_events(figure: Any, groups: Sequence[Sequence[ModelEvent]]) -> None:
-    """A vertical line per retrain (grey, dotted) and promotion (green), labelled at the top."""
-    several = len({e.model for group in groups for e in group}) > 1
+def _mark_events(
+    figure: Any, groups: Sequence[Sequence[_Marker]], middle: datetime, *, legend: bool = False
+) -> None:
+    """A vertical line per marker, its kind's style, labelled at the top (left of the line past
+    ``middle``, so that the label stays on the chart); with ``legend``, one legend entry per kind
+    (clicking it hides or shows the kind's lines), under the title "markers"."""
+    listed: set[str] = set()
     for group in groups:
-        for event in group:
-            at = _x(event.at)
+        for marker in group:
+            at = _x(marker.at)
+            line, name = _MARKERS[marker.kind]
             figure.add_shape(
                 type="line",
                 xref="x",
@@ -181,10 +232,14 @@ def _mark_events(figure: Any, groups: Sequence[Sequence[ModelEvent]]) -> None:
                 x1=at,
                 y0=0,
                 y1=1,
-                name=f"{event.kind}: {event.model} v{event.version}",
-                line=_CHAMPION if event.kind == "champion" else _REGISTERED,
+                name=name,
+                legendgroup=marker.kind,
+                legendgrouptitle={"text": "" if listed else "markers"},
+                showlegend=legend and marker.kind not in listed,
+                line=line,
             )
-        labels = [f"{e.model} {e.label}" if several else e.label for e in group]
+            listed.add(marker.kind)
+        labels = [m.label for m in group]
         figure.add_annotation(
             x=_x(group[0].at),
             xref="x",
@@ -193,7 +248,7 @@ def _mark_events(figure: Any, groups: Sequence[Sequence[ModelEvent]]) -> None:
             text="<br>".join(_h(label) for label in labels),
             showarrow=False,
             align="left",
-            xanchor="left",
+            xanchor="left" if group[0].at <= middle else "right",
             yanchor="top",
             bgcolor="rgba(255, 255, 255, 0.8)",
             font={"size": 10},
@@ -246,7 +301,8 @@ def _quality_section(report: MonitorReport) -> str:
             '<p class="note">No model-quality metrics: the monitor has no label column, or no '
             "labels have arrived for its windows yet.</p>"
         )
-    events = _event_groups(report)
+    markers = _marker_groups(report)
+    middle = _middle(report)
     unknown = [t for t in report.thresholds if t.metric not in report.quality]
     for t in unknown:
         parts.append(
@@ -289,7 +345,7 @@ def _quality_section(report: MonitorReport) -> str:
                     text=_h(f"threshold {t.value:g} ({t.job})"),
                     font={"color": _THRESHOLD["color"]},
                 )
-        _mark_events(figure, events)
+        _mark_events(figure, markers, middle, legend=True)
         figure.update_layout(
             title={"text": _h(metric)},
             xaxis_title="window start",
@@ -314,8 +370,9 @@ def _drift_section(report: MonitorReport) -> str:
         parts.append(
             '<p class="note">No drift yet: drift needs two windows or a baseline table.</p>'
         )
-    events = _event_groups(report)
+    markers = _marker_groups(report)
     ends = dict(report.windows)
+    identifiers = set(report.identifiers)
 
     def middle(start: datetime) -> str:
         """Where a window's cell is centred, so that it spans the window."""
@@ -323,7 +380,15 @@ def _drift_section(report: MonitorReport) -> str:
 
     for drift_type in DRIFT_TYPES:
         cells = [c for c in report.drift if c.drift_type == drift_type]
+        hidden = sorted({c.column for c in cells} & identifiers)
+        cells = [c for c in cells if c.column not in identifiers]
+        note = (
+            f'<p class="note">Not shown: {_h(", ".join(hidden))} (unique per row).</p>'
+            if hidden
+            else ""
+        )
         if not cells:
+            parts.append(note)
             continue
         columns = sorted({c.column for c in cells})
         starts = sorted({c.window for c in cells})
@@ -373,7 +438,7 @@ def _drift_section(report: MonitorReport) -> str:
                 for c in columns
             ],
         )
-        _mark_events(figure, events)
+        _mark_events(figure, markers, _middle(report))
         figure.update_layout(title={"text": f"{drift_type.lower()} drift"}, xaxis_title="window")
         parts.append(_chart(figure, f"drift-{drift_type.lower()}", 140 + 30 * len(columns)))
         if declared:
@@ -385,6 +450,7 @@ def _drift_section(report: MonitorReport) -> str:
                 for column in sorted(drifted)
             )
             parts.append(f'<p class="drifted">{drift_type} drift declared: {listed}</p>')
+        parts.append(note)
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -431,20 +497,46 @@ def _profile_section(report: MonitorReport) -> str:
 
 
 def _events_section(report: MonitorReport) -> str:
-    if not report.events:
+    if not report.events and not report.in_service:
         return (
             '<section id="events"><h2>Retrains and promotions</h2><p class="note">None '
-            "known: no registry given, or the model ids name no registered model.</p></section>"
+            "known: no registry given, or the model ids name no registered model; and no model "
+            "id began to serve after the first window.</p></section>"
         )
     shown = set(_in_range(report))
-    rows = "\n".join(
-        f"<tr><td>{_when(e.at)}</td><td>{_h(e.model)}</td><td>{e.version}</td>"
-        f"<td>{'retrain: version registered' if e.kind == 'registered' else 'promotion: champion'}"
-        f"</td><td>{'yes' if e in shown else 'outside the windows'}</td></tr>"
+    rows: list[tuple[datetime, str, str, str, str]] = [
+        (
+            e.at,
+            f"{e.model} v{e.version}",
+            "retrain: version registered" if e.kind == "registered" else "promotion: champion",
+            "registry",
+            "yes" if e in shown else "outside the windows",
+        )
         for e in report.events
+    ]
+    rows += [
+        (
+            s.at,
+            s.model_id,
+            "in service: first window with its rows",
+            "profile table",
+            "yes" if s.promotion is None else "as the promotion",
+        )
+        for s in report.in_service
+    ]
+    body = "\n".join(
+        f"<tr><td>{_when(at)}</td><td>{_h(model)}</td><td>{event}</td><td>{source}</td>"
+        f"<td>{shown_as}</td></tr>"
+        for at, model, event, source, shown_as in sorted(rows, key=lambda r: r[0])
+    )
+    note = (
+        ""
+        if report.events
+        else '<p class="note">No registry events: no registry given, or the model ids name no '
+        "registered model.</p>"
     )
     return (
         '<section id="events"><h2>Retrains and promotions</h2>\n<table id="events-table">'
-        "<thead><tr><th>when</th><th>model</th><th>version</th><th>event</th><th>on the charts"
-        f"</th></tr></thead>\n<tbody>{rows}</tbody></table></section>"
+        "<thead><tr><th>when</th><th>model</th><th>event</th><th>time from</th>"
+        f"<th>on the charts</th></tr></thead>\n<tbody>{body}</tbody></table>{note}</section>"
     )

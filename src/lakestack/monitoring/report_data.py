@@ -3,10 +3,11 @@ model registry.
 
 ``load_report`` gathers, for one granularity, the model-quality metrics of every window per model
 id (``*`` for all models), the drift of every column per window (CONSECUTIVE and BASELINE, with
-whether drift is declared), the thresholds of the bundle's violation checks on the monitor's
-table, the versions registered and champion changes of the monitored models, and the latest
-window's profile. ``lakestack.monitoring.report`` draws it; keeping the two apart makes the data
-testable without a browser.
+whether drift is declared) and which columns are identifiers (unique per row, left out of the
+heatmaps), the thresholds of the bundle's violation checks on the monitor's table, the versions
+registered and champion changes of the monitored models, the window where each model id began
+to serve, and the latest window's profile. ``lakestack.monitoring.report`` draws it; keeping the
+two apart makes the data testable without a browser.
 """
 
 from __future__ import annotations
@@ -37,17 +38,22 @@ if TYPE_CHECKING:
 __all__ = [
     "DRIFT_METRIC",
     "DRIFT_TYPES",
+    "IDENTIFIER_DISTINCT",
+    "IDENTIFIER_MIN_COUNT",
     "QUALITY_METRICS",
     "DriftCell",
     "ModelEvent",
     "MonitorReport",
+    "ServiceStart",
     "Threshold",
     "check_thresholds",
     "drift_declared",
+    "identifier_columns",
     "load_report",
     "metric_value",
     "model_events",
     "model_order",
+    "service_starts",
 ]
 
 QUALITY_METRICS = (
@@ -69,6 +75,10 @@ DRIFT_TYPES = ("CONSECUTIVE", "BASELINE")
 DRIFT_METRIC = "js_distance"
 """The heatmap's colour: filled for every column kind, in [0, 1] (docs/monitoring.md)."""
 CHECK_ENTRY_POINT = "monitor_check"
+IDENTIFIER_DISTINCT = 99.0
+"""A string column with at least this percent of distinct values is an identifier."""
+IDENTIFIER_MIN_COUNT = 30
+"""Windows where a column has fewer values do not count for or against it being an identifier."""
 
 _PROFILE_STATS = (
     "data_type",
@@ -123,6 +133,30 @@ class ModelEvent:
 
 
 @dataclass(frozen=True)
+class ServiceStart:
+    """The first window holding a model id's rows: where that version went into service.
+
+    Read from the profile table, so it is where the data says, whatever the clock said when the
+    registry recorded the version (a scenario that simulates its days has windows in the past).
+
+    Attributes:
+        at: The window's start.
+        model_id: The model id as the model id column holds it.
+        promotion: The registry's champion change of the same version when it falls in that
+            window or the one before: the same event, drawn once, as the promotion.
+    """
+
+    at: datetime
+    model_id: str
+    promotion: ModelEvent | None = None
+
+    @property
+    def label(self) -> str:
+        """``main.churn.model/3 in service``."""
+        return f"{self.model_id} in service"
+
+
+@dataclass(frozen=True)
 class DriftCell:
     """One column's drift in one window, against the previous window or the baseline."""
 
@@ -154,6 +188,8 @@ class MonitorReport:
         thresholds: The violation checks on this monitor's table.
         events: Versions registered and champion changes of the monitored models.
         latest_profile: The latest window's profile rows (all models), one per column.
+        in_service: Where each model id but the first began to serve, oldest first.
+        identifiers: Columns unique per row (``identifier_columns``), sorted.
     """
 
     name: str
@@ -171,6 +207,8 @@ class MonitorReport:
     thresholds: list[Threshold] = field(default_factory=list)
     events: list[ModelEvent] = field(default_factory=list)
     latest_profile: list[dict[str, Any]] = field(default_factory=list)
+    in_service: list[ServiceStart] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)
 
 
 def load_report(
@@ -206,6 +244,10 @@ def load_report(
     if not windows:
         raise never
     latest = windows[-1][0]
+    per_model = [r for r in profile if r["column_name"] == TABLE_COLUMN]
+    events = (
+        [] if registry is None else model_events(registry, {_model(r, model_col) for r in profile})
+    )
     drift: list[DriftCell] = []
     if catalog.table_exists(config.drift_table):
         wanted = pc.field("column_name") != TABLE_COLUMN
@@ -226,22 +268,20 @@ def load_report(
         windows=windows,
         rows={_start(r): int(r["count"]) for r in tables},
         latest_rows={
-            _model(r, model_col): int(r["count"])
-            for r in profile
-            if r["column_name"] == TABLE_COLUMN and _start(r) == latest
+            _model(r, model_col): int(r["count"]) for r in per_model if _start(r) == latest
         },
-        quality=_quality(
-            [r for r in profile if r["column_name"] == TABLE_COLUMN], metrics, model_col
-        ),
+        quality=_quality(per_model, metrics, model_col),
         drift=drift,
         thresholds=thresholds,
-        events=[]
-        if registry is None
-        else model_events(registry, {_model(r, model_col) for r in profile}),
+        events=events,
         latest_profile=sorted(
             (r for r in everything if _start(r) == latest and r["column_name"] != TABLE_COLUMN),
             key=lambda r: str(r["column_name"]),
         ),
+        in_service=service_starts(
+            [(_model(r, model_col), _start(r)) for r in per_model], windows, events
+        ),
+        identifiers=identifier_columns(r for r in everything if r["column_name"] != TABLE_COLUMN),
     )
 
 
@@ -307,6 +347,72 @@ def model_events(registry: ModelRegistry, model_ids: Iterable[str]) -> list[Mode
             if version.champion_since is not None:
                 events.append(ModelEvent(version.champion_since, "champion", name, version.version))
     return sorted(events, key=lambda e: (e.at, e.model, e.version, e.kind))
+
+
+def service_starts(
+    served: Iterable[tuple[str, datetime]],
+    windows: Sequence[tuple[datetime, datetime]],
+    events: Iterable[ModelEvent] = (),
+) -> list[ServiceStart]:
+    """Where each model id began to serve: its first window, for every id but the first.
+
+    The model ids first seen in the earliest window were serving before the windows begin:
+    they get none.
+
+    Args:
+        served: (model id, window start) of each window a model id has rows in; ``*`` is
+            skipped.
+        windows: (start, end) of the windows, to match promotions.
+        events: The registry's events; a champion change of the version a model id names
+            (``<name>/<version>``), in its first window or the one before, is its promotion.
+    """
+    first: dict[str, datetime] = {}
+    for model_id, start in served:
+        if model_id != ALL_MODELS and (model_id not in first or start < first[model_id]):
+            first[model_id] = start
+    if not first:
+        return []
+    earliest = min(first.values())
+    ends = dict(windows)
+    champions = sorted((e for e in events if e.kind == "champion"), key=lambda e: e.at)
+    starts = []
+    for model_id, start in first.items():
+        if start == earliest:
+            continue
+        before = max((s for s, _ in windows if s < start), default=start)
+        version = _model_version(model_id)
+        promotion = next(
+            (
+                e
+                for e in champions
+                if (e.model, e.version) == version and before <= e.at < ends.get(start, start)
+            ),
+            None,
+        )
+        starts.append(ServiceStart(start, model_id, promotion))
+    return sorted(starts, key=lambda s: (s.at, model_order(s.model_id)))
+
+
+def identifier_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The columns unique per row (an id such as ``customerID``), from their profile rows.
+
+    A column is one when its ``data_type`` is ``string`` and it has at least
+    ``IDENTIFIER_DISTINCT`` percent distinct values (``distinct_count`` of ``count``) in every
+    window where it has ``IDENTIFIER_MIN_COUNT`` values or more, and there is such a window. Its
+    values never repeat, so each window's distribution is disjoint from every other's and its
+    drift is total whatever happens. Numeric columns are never identifiers: a measurement is
+    nearly unique per row too, and its drift (a KS test over its range) means something.
+    """
+    unique: dict[str, bool] = {}
+    for row in rows:
+        count, distinct = row.get("count"), row.get("distinct_count")
+        if row.get("data_type") != "string" or distinct is None or count is None:
+            continue
+        if count >= IDENTIFIER_MIN_COUNT:
+            column = str(row["column_name"])
+            many = 100.0 * distinct >= IDENTIFIER_DISTINCT * count
+            unique[column] = unique.get(column, True) and many
+    return sorted(column for column, yes in unique.items() if yes)
 
 
 def drift_declared(row: Mapping[str, Any], count: int | None, rule: DriftRule) -> bool:

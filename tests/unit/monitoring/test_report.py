@@ -1,13 +1,16 @@
 """What the monitoring report reads and draws, without tables or a browser: metric paths,
-declared drift, the bundle's check thresholds, model events, and the page's markup."""
+declared drift, the bundle's check thresholds, model events, where model ids went into service,
+identifier columns, and the page's markup."""
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,12 +27,15 @@ from lakestack.monitoring.report_data import (
     DriftCell,
     ModelEvent,
     MonitorReport,
+    ServiceStart,
     Threshold,
     check_thresholds,
     drift_declared,
+    identifier_columns,
     metric_value,
     model_events,
     model_order,
+    service_starts,
 )
 
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -247,7 +253,7 @@ def test_the_page_embeds_plotly_once_and_nothing_from_the_network() -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)
     assert 'id="quality-0"' in page and 'id="drift-consecutive"' in page
     assert 'id="drift-baseline"' not in page  # no baseline rows: no chart
-    assert "threshold: retraining.check" in page and "champion: main.a.m v2" in page
+    assert "threshold: retraining.check" in page and "promotion (registry time)" in page
     assert "also in the tables: 1 week" in page
 
 
@@ -268,6 +274,7 @@ def test_a_report_without_labels_drift_or_registry_says_what_is_missing() -> Non
     assert "No model-quality metrics" in page
     assert "No drift yet" in page
     assert "None known: no registry given" in page
+    assert 'id="events-table"' not in page
     assert "one window per refresh (snapshot)" in page
     assert "quality-0" not in page and "drift-consecutive" not in page
 
@@ -276,3 +283,171 @@ def test_a_threshold_on_a_metric_the_table_lacks_is_said_not_drawn() -> None:
     page = render_report(report(thresholds=[Threshold("mae", 1.0, "retraining", "check")]))
     assert "The check retraining.check watches mae, which the profile table does not hold." in page
     assert "threshold: retraining.check" not in page
+
+
+WINDOWS = [(DAY + timedelta(days=i), DAY + timedelta(days=i + 1)) for i in range(4)]
+
+
+def test_a_model_id_goes_into_service_in_its_first_window_after_the_first_models() -> None:
+    at = [start for start, _ in WINDOWS]
+    served = [("*", t) for t in at] + [("m/1", t) for t in at[:3]] + [("m/2", t) for t in at[2:]]
+    served += [("runs:/abc/model", at[3]), ("other/1", at[0])]
+    assert service_starts(served, WINDOWS) == [
+        ServiceStart(at[2], "m/2"),
+        ServiceStart(at[3], "runs:/abc/model"),
+    ]
+    assert service_starts([("*", at[0]), ("m/1", at[1])], WINDOWS) == []  # the first model
+    assert service_starts([("*", at[0])], WINDOWS) == []
+
+
+@pytest.mark.parametrize(
+    ("promoted", "same"),
+    [
+        (timedelta(days=2, hours=14), True),  # during the first window it served
+        (timedelta(days=1, hours=23), True),  # late in the window before
+        (timedelta(days=0, hours=23), False),  # two windows before: another event
+        (timedelta(days=3), False),  # after it began to serve
+    ],
+)
+def test_a_promotion_in_or_just_before_the_first_window_is_the_same_event(
+    promoted: timedelta, same: bool
+) -> None:
+    champion = ModelEvent(DAY + promoted, "champion", "main.a.m", 2)
+    events = [
+        ModelEvent(DAY + promoted, "registered", "main.a.m", 2),
+        ModelEvent(DAY + promoted, "champion", "main.a.m", 3),
+        champion,
+    ]
+    served = [("main.a.m/1", DAY), ("models:/main.a.m/2", DAY + timedelta(days=2))]
+    (start,) = service_starts(served, WINDOWS, events)
+    assert start.promotion == (champion if same else None)
+    assert start.label == "models:/main.a.m/2 in service"
+
+
+def column(
+    name: str, count: int | None, distinct: int | None, kind: str = "string"
+) -> dict[str, Any]:
+    return {"column_name": name, "data_type": kind, "count": count, "distinct_count": distinct}
+
+
+def test_identifiers_are_string_columns_unique_in_every_window_of_30_values_or_more() -> None:
+    rows = [
+        *(column("customerID", 2000, 2000) for _ in range(3)),
+        column("customerID", 10, 4),  # a window too small to say
+        column("request_id", 500, 496),  # 99.2%
+        column("request_id", 20, 20),
+        column("plan", 2000, 1990),
+        column("plan", 2000, 1500),  # repeats in one window: not an id
+        column("charges", 2000, 2000, "double"),  # a measurement, unique too
+        column("tiny", 29, 29),  # never enough values
+        column("unknown", 2000, None),
+        column("empty", None, None),
+    ]
+    assert identifier_columns(rows) == ["customerID", "request_id"]
+
+
+def plot(page: str, div_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The traces and the layout of the chart ``div_id`` as the page hands them to plotly."""
+    decoder = json.JSONDecoder()
+    at = page.index(f'"{div_id}",', page.index("Plotly.newPlot(", page.index(f'id="{div_id}"')))
+    text = page[at + len(div_id) + 3 :].lstrip()
+    data, end = decoder.raw_decode(text)
+    layout, _ = decoder.raw_decode(text[end:].lstrip(" ,\n"))
+    return data, layout
+
+
+def lines(layout: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The vertical lines of a chart: (legend entry, x, listed in the legend)."""
+    return [
+        (s["name"], s["x0"], s.get("showlegend", False))
+        for s in layout.get("shapes", [])
+        if s.get("xref") == "x"
+    ]
+
+
+def test_a_model_id_in_service_is_marked_on_every_chart_and_listed() -> None:
+    at = report().windows[2][0]
+    page = render_report(
+        report(
+            quality={
+                "accuracy_score": {"*": [(at, 0.9)]},
+                "log_loss": {"*": [(at, 0.4)]},
+            },
+            events=[],
+            in_service=[ServiceStart(at, "main.a.m/2")],
+        )
+    )
+    x = at.strftime("%Y-%m-%d %H:%M:%S")
+    for chart in ("quality-0", "quality-1", "drift-consecutive"):
+        _, layout = plot(page, chart)
+        listed = chart.startswith("quality")
+        assert lines(layout) == [("in service (first window with its rows)", x, listed)]
+        labels = [a["text"] for a in layout["annotations"] if a.get("xref") == "x"]
+        assert labels == ["main.a.m/2 in service"]
+    events = page[page.index('id="events-table"') :]
+    assert "<td>main.a.m/2</td><td>in service: first window with its rows</td>" in events
+    assert "No registry events: no registry given" in events
+
+
+def test_a_promotion_and_the_versions_first_window_are_drawn_once_as_the_promotion() -> None:
+    start = report().windows[1][0]
+    promotion = ModelEvent(start + timedelta(hours=2), "champion", "main.a.m", 2)
+    retrain = ModelEvent(start - timedelta(hours=20), "registered", "main.a.m", 2)
+    old = ModelEvent(DAY - timedelta(days=30), "champion", "main.a.m", 1)
+    page = render_report(
+        report(
+            events=[old, retrain, promotion],
+            in_service=[ServiceStart(start, "main.a.m/2", promotion)],
+        )
+    )
+    _, layout = plot(page, "quality-0")
+    assert lines(layout) == [
+        ("retrain (registry time)", "2026-11-20 04:00:00", True),
+        ("promotion (registry time)", "2026-11-21 02:00:00", True),
+    ]
+    labels = [a["text"] for a in layout["annotations"] if a.get("xref") == "x"]
+    assert labels == ["v2 registered", "v2 champion, in service"]
+    table = page[page.index('id="events-table"') :]
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", table
+    )
+    assert rows == [
+        (
+            "2026-10-21 00:00 UTC",
+            "main.a.m v1",
+            "promotion: champion",
+            "registry",
+            "outside the windows",
+        ),
+        ("2026-11-20 04:00 UTC", "main.a.m v2", "retrain: version registered", "registry", "yes"),
+        (
+            "2026-11-21 00:00 UTC",
+            "main.a.m/2",
+            "in service: first window with its rows",
+            "profile table",
+            "as the promotion",
+        ),
+        ("2026-11-21 02:00 UTC", "main.a.m v2", "promotion: champion", "registry", "yes"),
+    ]
+    assert "No registry events" not in table
+
+
+def test_identifier_columns_are_left_out_of_the_heatmaps_and_named_under_them() -> None:
+    windows = report().windows
+    drift = [
+        DriftCell(start, name, kind, value, declared, "")
+        for kind in ("CONSECUTIVE", "BASELINE")
+        for start, _ in windows[1:]
+        for name, value, declared in (("customerID", 1.0, True), ("plan", 0.2, False))
+    ]
+    page = render_report(report(drift=drift, identifiers=["customerID"]))
+    for chart in ("drift-consecutive", "drift-baseline"):
+        data, _ = plot(page, chart)
+        assert data[0]["y"] == ["plan"] and len(data) == 1  # no declared drift left to mark
+    notes = re.findall(r'<p class="note">Not shown: (.*?)</p>', page)
+    assert notes == ["customerID (unique per row)."] * 2
+    assert "drift declared: customerID" not in page
+
+    only_ids = render_report(report(drift=drift[::2], identifiers=["customerID"]))
+    assert "drift-consecutive" not in only_ids and "drift-baseline" not in only_ids
+    assert only_ids.count("Not shown: customerID (unique per row).") == 2
