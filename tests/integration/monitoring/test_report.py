@@ -3,7 +3,8 @@ headless Chromium: what a person sees is what the tests check.
 
 The metric tables are built the way a refresh builds them (``profile_table`` and
 ``column_drift`` on synthetic churn predictions): six daily windows, two model versions and
-``*``, a drifted window (a price rise shifts ``monthly_charges`` and the contract mix).
+``*``, a drifted window (a price rise shifts ``monthly_charges`` and the contract mix), and a
+``customer_id`` unique per row, which the heatmaps leave out.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 MODEL = "main.mon.churn"
 V1, V2 = f"{MODEL}/1", f"{MODEL}/2"
-FEATURES = ["monthly_charges", "tenure", "contract"]
+FEATURES = ["monthly_charges", "tenure", "contract", "customer_id"]
 WINDOWS = 6
 DRIFTED = 4  # the window of the price rise
 DAY0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -153,6 +154,7 @@ def predictions(rng: np.random.Generator, n: int, drifted: bool) -> pa.Table:
     right = rng.random(n) < (0.6 if drifted else 0.88)
     return pa.table(
         {
+            "customer_id": [f"c{i:012d}" for i in rng.choice(10**12, n, replace=False)],
             "monthly_charges": charges,
             "tenure": rng.integers(1, 72, n),
             "contract": contract,
@@ -318,6 +320,7 @@ class Opened:
                     title: gd.layout.title.text,
                     traces: gd.data.map(t => ({name: t.name, type: t.type, x: t.x, y: t.y})),
                     shapes: (gd.layout.shapes || []).map(s => ({name: s.name, y0: s.y0, x0: s.x0})),
+                    legend: [...gd.querySelectorAll('.legend .legendtext')].map(t => t.textContent),
                     annotations: (gd.layout.annotations || []).map(a => a.text),
                     svg: gd.querySelectorAll('.main-svg').length,
                     drawnShapes: gd.querySelectorAll('.shapelayer path').length,
@@ -398,16 +401,66 @@ def test_quality_metrics_have_a_line_per_model_id_the_threshold_and_model_events
     assert [s["y0"] for s in threshold] == [0.7]  # the job parameter's default
     assert "threshold 0.7 (retraining)" in accuracy["annotations"]
     assert not any(s["name"].startswith("threshold") for s in quality["log_loss"]["shapes"])
-    events = [s["name"] for s in accuracy["shapes"] if not s["name"].startswith("threshold")]
-    assert events == [
-        f"registered: {MODEL} v1",
-        f"registered: {MODEL} v2",
-        f"champion: {MODEL} v1",
-        f"champion: {MODEL} v2",
-    ]
-    assert accuracy["drawnShapes"] == 5  # the threshold and four event lines, drawn
+    assert accuracy["drawnShapes"] == 6  # the threshold, V2 in service, four registry events
     labels = "v1 registered<br>v2 registered<br>v1 champion<br>v2 champion"
     assert labels in accuracy["annotations"]  # at one time: one label
+
+
+def test_a_version_is_marked_in_service_where_its_rows_begin_and_the_legend_says_which_is_which(
+    report: Opened, project: Project
+) -> None:
+    """V2 serves from window 3, days before the registry's events of today: both are drawn, the
+    first window from the table, the others at the registry's times."""
+    today = (project.first_day + timedelta(days=WINDOWS - 1)).strftime("%Y-%m-%d")
+    served = (project.first_day + timedelta(days=3)).strftime("%Y-%m-%d 00:00:00")
+    charts = report.charts()
+    for div_id, chart in charts.items():
+        markers = [
+            (s["name"], s["x0"])
+            for s in chart["shapes"]
+            if s["name"] != "threshold: retraining.check"
+        ]
+        assert markers[0] == ("in service (first window with its rows)", served), div_id
+        assert [(name, x[:10]) for name, x in markers[1:]] == [
+            ("retrain (registry time)", today),
+            ("retrain (registry time)", today),
+            ("promotion (registry time)", today),
+            ("promotion (registry time)", today),
+        ], div_id
+        assert f"{V2} in service" in chart["annotations"], div_id
+    accuracy = charts["quality-0"]
+    assert accuracy["legend"] == [
+        "*",
+        V1,
+        V2,
+        "markers",  # the title of the markers' entries
+        "in service (first window with its rows)",
+        "retrain (registry time)",
+        "promotion (registry time)",
+    ]
+    # a click on a kind's legend entry hides every line of that kind; a second shows them again
+    toggle = report.page.locator("#quality-0 .legend .traces", has_text="retrain")
+    lines = report.page.locator("#quality-0 .shapelayer path")
+    hidden = (
+        "n => document.getElementById('quality-0').layout.shapes"
+        ".filter(s => s.visible === 'legendonly' && s.legendgroup === 'registered').length === n"
+    )
+    toggle.locator(".legendtoggle").click(timeout=5000)
+    report.page.wait_for_function(hidden, arg=2, timeout=5000)  # after the double-click delay
+    assert lines.count() == 4  # the threshold, in service, two promotions
+    toggle.locator(".legendtoggle").click(timeout=5000)
+    report.page.wait_for_function(hidden, arg=0, timeout=5000)
+    assert lines.count() == 6
+    events = report.page.eval_on_selector_all(
+        "#events-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert events[0] == [
+        f"{served[:16]} UTC",
+        V2,
+        "in service: first window with its rows",
+        "profile table",
+        "yes",
+    ]
 
 
 def test_drift_is_a_column_by_window_heatmap_with_declared_drift_marked(
@@ -418,11 +471,11 @@ def test_drift_is_a_column_by_window_heatmap_with_declared_drift_marked(
     for chart, windows in ((consecutive, WINDOWS - 1), (baseline, WINDOWS)):
         heatmap, declared = chart["traces"]
         assert (heatmap["type"], heatmap["name"]) == ("heatmap", "js_distance")
-        assert heatmap["y"] == ["contract", "monthly_charges", "tenure"]
+        assert heatmap["y"] == ["contract", "monthly_charges", "tenure"]  # not customer_id
         assert len(heatmap["x"]) == windows
         assert declared["name"] == "drift declared"
         assert set(declared["y"]) == {"contract", "monthly_charges"}
-        assert len(chart["shapes"]) == 4  # the model events
+        assert len(chart["shapes"]) == 5  # V2 in service and the four registry events
     day = lambda w: (project.first_day + timedelta(days=w)).strftime("%Y-%m-%d")  # noqa: E731
     assert {x[:10] for x in baseline["traces"][1]["x"]} == {day(DRIFTED)}
     # the price rise drifts against the window before it, and back in the window after
@@ -432,10 +485,9 @@ def test_drift_is_a_column_by_window_heatmap_with_declared_drift_marked(
         "#drift-baseline .ytick text",
         "ticks => ticks.map(t => t.querySelector('tspan[style*=bold]') !== null)",
     ) == [True, True, False]
-    assert (
-        f"BASELINE drift declared: contract ({day(DRIFTED)} 00:00 UTC)"
-        in report.page.inner_text("#drift")
-    )
+    text = report.page.inner_text("#drift")
+    assert f"BASELINE drift declared: contract ({day(DRIFTED)} 00:00 UTC)" in text
+    assert text.count("Not shown: customer_id (unique per row).") == 2
 
 
 def test_the_header_the_latest_profile_and_the_events_are_listed(report: Opened) -> None:
@@ -456,13 +508,18 @@ def test_the_header_the_latest_profile_and_the_events_are_listed(report: Opened)
     )
     assert [row[:3] for row in latest] == [
         ["contract", "string", "2000"],
+        ["customer_id", "string", "2000"],
         ["monthly_charges", "double", "2000"],
         ["tenure", "bigint", "2000"],
     ]
     events = report.page.eval_on_selector_all(
-        "#events-table tbody tr", "rows => rows.map(r => r.cells[3].textContent)"
+        "#events-table tbody tr", "rows => rows.map(r => r.cells[2].textContent)"
     )
-    assert sorted(events) == ["promotion: champion"] * 2 + ["retrain: version registered"] * 2
+    assert sorted(events) == [
+        "in service: first window with its rows",
+        *["promotion: champion"] * 2,
+        *["retrain: version registered"] * 2,
+    ]
 
 
 def test_a_monitor_never_refreshed_says_so_and_writes_nothing(
@@ -526,4 +583,8 @@ def test_the_report_reads_what_a_refresh_writes(tmp_path: Path) -> None:
     assert ("CONSECUTIVE", "monthly_charges", DAY0 + timedelta(days=3)) in declared
     assert all(c.window == DAY0 + timedelta(days=3) for c in report.drift if c.declared)
     assert [r["column_name"] for r in report.latest_profile][:2] == ["churn", "contract"]
+    assert report.identifiers == ["customer_id"]
+    assert [(s.at, s.model_id, s.promotion) for s in report.in_service] == [
+        (DAY0 + timedelta(days=2), V2, None)
+    ]
     assert write_report(bundle, catalog, "churn_monitor", tmp_path / "r.html").stat().st_size > 0
