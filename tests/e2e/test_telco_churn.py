@@ -325,7 +325,12 @@ def test_the_scenario_detects_the_price_rise_retrains_once_and_promotes(project:
     assert v[2]["aliases"] == ["champion"] and v[2]["deployment_state"] == "SUCCEEDED"
 
     page = (project / "churn_monitor_report.html").read_text(encoding="utf-8")
-    assert "churn_monitor" in page and "dev.telco.churn_model/2" in page
+    assert "churn_monitor" in page
+    assert (
+        "<td>2026-01-09 00:00 UTC</td><td>dev.telco.churn_model/2</td>"
+        "<td>in service: first window with its rows</td>" in page
+    )
+    assert "Not shown: customerID (unique per row)." in page
 
     again = lakestack("bundle", "run", "churn_scenario", cwd=project)
     assert again.code == 1
