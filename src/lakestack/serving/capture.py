@@ -385,20 +385,23 @@ class _Recorder:
             InferenceError: An input column has the name of a column the table adds, or a
                 value JSON cannot represent. Nothing is spooled.
         """
-        if len(rows):
-            self._append_batch(
-                endpoint_name,
-                served_entity,
-                model_id,
-                columns,
-                [request_id],
-                [client_request_id],
-                [len(rows)],
-                [execution_time_ms],
-                [status_code],
-                rows,
-                predictions,
-            )
+        if not len(rows):
+            return
+        context = self._contexts.get(endpoint_name, served_entity, model_id, columns)
+        line = batch_line(
+            self.table_name,
+            context,
+            columns,
+            [request_id],
+            [client_request_id],
+            [len(rows)],
+            [execution_time_ms],
+            [status_code],
+            rows,
+            predictions,
+            timestamp_ms=int(time.time() * 1000),
+        )
+        self._append(line, len(rows))
 
     def record_batch(
         self,
@@ -446,8 +449,10 @@ class _Recorder:
         requests = len(request_ids)
         if status_codes is None:
             status_codes = [200] * requests
-        sizes = {len(client_request_ids), len(counts), len(execution_times_ms), len(status_codes)}
-        if sizes != {requests} or sum(counts) != records:
+        if sum(counts) != records or not (
+            len(client_request_ids) == len(counts) == len(execution_times_ms) == requests
+            and len(status_codes) == requests
+        ):
             raise InferenceError(
                 f"inference table {self.table_name}: a batch of {requests} request ids, "
                 f"{len(client_request_ids)} client request ids, {len(counts)} counts, "
@@ -455,35 +460,6 @@ class _Recorder:
                 f"codes with counts adding up to {sum(counts)} for {records} records; give one "
                 "of each per request, counts that add up to the records; nothing was recorded"
             )
-        self._append_batch(
-            endpoint_name,
-            served_entity,
-            model_id,
-            columns,
-            request_ids,
-            client_request_ids,
-            counts,
-            execution_times_ms,
-            status_codes,
-            rows,
-            predictions,
-        )
-
-    def _append_batch(
-        self,
-        endpoint_name: str,
-        served_entity: str,
-        model_id: str,
-        columns: Sequence[str],
-        request_ids: Sequence[str],
-        client_request_ids: Sequence[str | None],
-        counts: Sequence[int],
-        execution_times_ms: Sequence[float],
-        status_codes: Sequence[int],
-        rows: Any,
-        predictions: Any,
-    ) -> None:
-        """Append the line of a checked batch."""
         context = self._contexts.get(endpoint_name, served_entity, model_id, columns)
         line = batch_line(
             self.table_name,
@@ -498,7 +474,7 @@ class _Recorder:
             predictions,
             timestamp_ms=int(time.time() * 1000),
         )
-        self._append(line, len(rows))
+        self._append(line, records)
 
     def record(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Spool scored rows; when this returns they survive the death of the process.

@@ -179,7 +179,13 @@ def batch_line(
     Raises:
         InferenceError: A value JSON cannot represent.
     """
-    line: dict[str, Any] = {
+    if not (isinstance(predictions, list) or getattr(predictions, "ndim", 0) >= 1):
+        predictions = [predictions] * len(rows)  # one value for every record
+    if isinstance(rows, list):
+        key, values = "inputs", dict(zip(columns, zip(*rows, strict=False), strict=False))
+    else:
+        key, values = "rows", rows
+    line = {
         "ids": request_ids,
         "clients": client_request_ids,
         "counts": counts,
@@ -187,20 +193,13 @@ def batch_line(
         "status": status_codes,
         "ts": timestamp_ms,
         "context": context,
+        key: values,
+        "predictions": predictions,
     }
-    if isinstance(rows, list):
-        line["inputs"] = dict(zip(columns, zip(*rows, strict=False), strict=False))
-    else:
-        line["rows"] = rows
-    line["predictions"] = _per_record(predictions, len(rows))
-    return _dumps(table_name, line)
-
-
-def _per_record(predictions: Any, records: int) -> Any:
-    """``predictions`` as one per record: a list or an array as it is, a single value repeated."""
-    if isinstance(predictions, list) or getattr(predictions, "ndim", 0) >= 1:
-        return predictions
-    return [predictions] * records
+    try:  # one call, not a helper: this runs on the request path, where every call counts
+        return orjson.dumps(line, default=_default, option=_OPTIONS)
+    except TypeError as exc:
+        raise _unstorable(table_name, exc) from None
 
 
 def record_lines(
@@ -247,12 +246,18 @@ def record_lines(
 def _dumps(table_name: str, line: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(line, default=_default, option=_OPTIONS)
-    except TypeError as exc:  # orjson.JSONEncodeError; our own reason, if any, as its cause
-        raise InferenceError(
-            f"inference table {table_name}: a record holds a value that cannot be "
-            f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
-            "list or dict (with str keys); nothing was recorded"
-        ) from None
+    except TypeError as exc:
+        raise _unstorable(table_name, exc) from None
+
+
+def _unstorable(table_name: str, exc: TypeError) -> InferenceError:
+    """The error for a value orjson cannot encode (``orjson.JSONEncodeError``, our own reason,
+    if any, as its cause)."""
+    return InferenceError(
+        f"inference table {table_name}: a record holds a value that cannot be "
+        f"stored ({exc.__cause__ or exc}); convert it to str, int, float, bool, None, "
+        "list or dict (with str keys); nothing was recorded"
+    )
 
 
 def bad_inputs(table_name: str, inputs: Any) -> str:
