@@ -292,6 +292,8 @@ class ServingState:
                 body, content_type.decode("latin-1") if content_type else None, model.schema
             )
             rows = len(scoring)
+            if not rows:
+                raise HttpError(400, "the request has no records; send at least one row")
             batcher.arriving -= 1
             arriving = False
             request_id = self._ids()
@@ -495,7 +497,10 @@ def create_app(state: ServingState) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(state.switcher.run())
+        # load before accepting: uvicorn starts taking connections after this startup, so
+        # with --workers a worker still loading never answers 503 beside a ready one
+        await state.switcher.refresh()
+        task = asyncio.create_task(state.switcher.run(loaded=True))
         try:
             yield
         finally:

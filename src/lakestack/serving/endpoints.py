@@ -216,10 +216,13 @@ class ModelSwitcher:
         """Check the aliases now (``POST /-/reload``)."""
         self._wake.set()
 
-    async def run(self) -> None:
-        """Load everything, then follow the aliases until cancelled."""
+    async def run(self, *, loaded: bool = False) -> None:
+        """Load everything (unless ``loaded``: a refresh just did), then follow the aliases
+        until cancelled."""
         while True:
-            await self.refresh()
+            if not loaded:
+                await self.refresh()
+            loaded = False
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except asyncio.TimeoutError:

@@ -346,6 +346,9 @@ def _numeric(rows: list[list[Any]], schema: InputSchema) -> Any:
     """One float64 array of the rows: the fast path, no per-column work when values are good."""
     import numpy as np
 
+    assert schema.columns is not None
+    if not rows:
+        return np.empty((0, len(schema.columns)), dtype=np.float64)
     try:
         array = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError):

@@ -174,6 +174,9 @@ def test_error_statuses_auth_and_timeout(
     assert post(content=b"x", headers={**good, "Content-Type": "text/plain"}).status_code == 415
     bad = post(json={"inputs": {"other": [1]}}, headers=good)
     assert bad.status_code == 400 and "'seconds'" in bad.json()["message"]
+    empty = post(json={"dataframe_split": {"columns": ["seconds"], "data": []}}, headers=good)
+    assert empty.status_code == 400
+    assert empty.json()["message"] == "the request has no records; send at least one row"
     missing = post(f"{server.url}/serving-endpoints/nope/invocations", json=fast, headers=good)
     assert missing.status_code == 404
     assert missing.json()["message"] == "no endpoint 'nope' here (endpoints: slow)"

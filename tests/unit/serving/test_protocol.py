@@ -51,6 +51,11 @@ def test_every_json_form_gives_the_same_float_rows(payload: object) -> None:
     np.testing.assert_array_equal(scoring.rows, [[1.0, 2.0], [3.5, 4.0]])  # type: ignore[attr-defined]
 
 
+def test_no_rows_give_an_empty_table_of_the_model_columns() -> None:
+    scoring = parse({"dataframe_split": {"columns": ["a", "b"], "data": []}})
+    assert scoring.rows.shape == (0, 2)  # type: ignore[attr-defined]
+
+
 def test_csv_is_read_in_the_model_order() -> None:
     scoring = parse(b"b,a\n2,1\n4,3.5\n", content_type="text/csv")
     np.testing.assert_array_equal(scoring.rows, [[1.0, 2.0], [3.5, 4.0]])  # type: ignore[attr-defined]
