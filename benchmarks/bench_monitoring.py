@@ -375,13 +375,17 @@ def report(
         "incremental_over_full_refresh_time": ratio(incremental.get("time_s"), full.get("time_s")),
     }
     samples = [s for part in (refresh, drift) for d in part.values() for s in d["runs"]]
+
+    def secs(row: dict[str, Any]) -> str:
+        return "-" if row.get("time_s") is None else f"{row['time_s']:.2f}"
+
     summary = [
         f"data: {sizes['rows']:,} rows x {sizes['features']} features in {sizes['days']} daily "
         f"windows; window pair {sizes['pair_rows']:,} rows a side",
-        f"refresh: full {full.get('time_s')} s (peak RSS {full.get('peak_rss_mb')} MiB), "
-        f"incremental after one new day {incremental.get('time_s')} s: "
+        f"refresh: full {secs(full)} s (peak RSS {full.get('peak_rss_mb')} MiB), "
+        f"incremental after one new day {secs(incremental)} s: "
         f"{ratios['incremental_over_full_refresh_time']} of full (goal <= 0.1)",
-        f"drift pair: lakestack {ours.get('time_s')} s, Evidently {theirs.get('time_s')} s: "
+        f"drift pair: lakestack {secs(ours)} s, Evidently {secs(theirs)} s: "
         f"{ratios['evidently_over_lakestack_drift_time']}x (goal >= 20); peak RSS "
         f"{ours.get('peak_rss_mb')} vs {theirs.get('peak_rss_mb')} MiB",
     ]
