@@ -1,8 +1,9 @@
 """Target mode and ``presets``: what Databricks changes in every resource of a target.
 
 ``mode: development`` prefixes job names with ``[dev <short_name>] `` and pauses schedules and
-triggers (the jobs' and the quality monitors' refresh schedules), as the Databricks CLI does; ``presets`` set the prefix, pause status, tags and
-concurrency explicitly (and win over the mode's defaults).
+triggers (the jobs' and the quality monitors' refresh schedules), as the Databricks CLI does;
+``presets`` set the prefix, pause status, tags and concurrency explicitly (and win over the
+mode's defaults).
 """
 
 from __future__ import annotations
