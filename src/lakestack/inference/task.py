@@ -27,19 +27,10 @@ from collections.abc import Sequence
 
 from lakestack.errors import LakestackError, UsageError
 from lakestack.inference.batch import MODES, BatchResult, score_table
-from lakestack.jobs.context import publish_task_values
+from lakestack.jobs.context import parameter_flag, publish_task_values
 from lakestack.registry import CHAMPION
 
 __all__ = ["main", "model_uri_of"]
-
-
-def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--result_type", default="double", help="the type of prediction")
     parser.add_argument("--batch_rows", type=int, default=None, help="rows predicted at once")
     parser.add_argument(
-        "--probabilities", type=_flag, default=False, help="add class probabilities (true/false)"
+        "--probabilities",
+        type=parameter_flag,
+        default=False,
+        help="add class probabilities (true/false)",
     )
     return parser
 

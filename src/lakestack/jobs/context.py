@@ -9,6 +9,7 @@ process ends. No database connection is needed inside a task.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ __all__ = [
     "WAITING_KEY",
     "TaskContext",
     "current_context",
+    "parameter_flag",
     "publish_task_values",
     "read_json_file",
     "request_approval",
@@ -133,3 +135,17 @@ def request_approval(details: Mapping[str, Any]) -> bool:
     path = Path(ctx.output_dir) / RESULT_FILE
     write_json_atomic(path, {WAITING_KEY: json.loads(json.dumps(dict(details), default=str))})
     return True
+
+
+def parameter_flag(text: str) -> bool:
+    """A task's true/false named parameter (``argparse`` type): true/1/yes, false/0/no/empty.
+
+    Raises:
+        argparse.ArgumentTypeError: Anything else, with what to write instead.
+    """
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakestack.errors import LakestackError, ModelNotFoundError, MonitorError
+from lakestack.jobs.context import parameter_flag
 from lakestack.monitoring.monitor import ALL_MODELS, INPUT
 from lakestack.monitoring.profile import TABLE_COLUMN
 
@@ -577,15 +578,6 @@ def _labels_since(
 # the task --------------------------------------------------------------------------------
 
 
-def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor_check",
@@ -601,7 +593,7 @@ def _parser() -> argparse.ArgumentParser:
     option("metric_violation_threshold", required=True, type=float, help="the threshold")
     option("num_evaluation_windows", type=int, default=5, help="M, the latest windows")
     option("num_violation_windows", type=int, default=2, help="N, windows past the threshold")
-    option("greater_is_better", type=_flag, default=False, help="true for scores")
+    option("greater_is_better", type=parameter_flag, default=False, help="true for scores")
     option("granularity", default=None, help="the windows' granularity, e.g. '1 day'")
     option("model_id", default=ALL_MODELS, help="the model id of the rows ('*': all models)")
     option("model_id_col", default=None, help="the model id column of the profile table")

@@ -24,19 +24,10 @@ import sys
 from collections.abc import Sequence
 
 from lakestack.errors import LakestackError
-from lakestack.jobs.context import publish_task_values
+from lakestack.jobs.context import parameter_flag, publish_task_values
 from lakestack.monitoring.refresh import RefreshResult
 
 __all__ = ["main"]
-
-
-def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         "--monitor", required=True, help="a quality_monitors key, or the monitored table"
     )
     parser.add_argument(
-        "--full", type=_flag, default=False, help="recompute every window (true/false)"
+        "--full", type=parameter_flag, default=False, help="recompute every window (true/false)"
     )
     return parser
 
