@@ -143,11 +143,6 @@ class Scoring:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def records(self) -> list[dict[str, Any]]:
-        """The rows as ``{column: value}`` dicts (for the inference table)."""
-        rows = self.rows.tolist() if hasattr(self.rows, "tolist") else self.rows
-        return [dict(zip(self.columns, row, strict=False)) for row in rows]
-
 
 def parse_body(body: bytes, content_type: str | None, schema: InputSchema) -> Scoring:
     """Parse a request body into the model's rows.

@@ -65,7 +65,7 @@ def test_params_and_client_request_id_are_kept() -> None:
     scoring = parse({"inputs": {"a": [1], "b": [2]}, "params": {"k": 1}, "client_request_id": "r1"})
     assert scoring.params == {"k": 1}  # type: ignore[attr-defined]
     assert scoring.client_request_id == "r1"  # type: ignore[attr-defined]
-    assert scoring.records() == [{"a": 1.0, "b": 2.0}]  # type: ignore[attr-defined]
+    assert scoring.rows.tolist() == [[1.0, 2.0]]  # type: ignore[attr-defined]
 
 
 def test_mixed_schemas_keep_strings_and_cast_csv_numbers() -> None:
