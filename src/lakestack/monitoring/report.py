@@ -27,6 +27,7 @@ from lakestack.monitoring.monitor import ALL_MODELS
 from lakestack.monitoring.report_data import (
     DRIFT_METRIC,
     DRIFT_TYPES,
+    PROFILE_STATS,
     ModelEvent,
     MonitorReport,
     load_report,
@@ -456,34 +457,8 @@ def _drift_section(report: MonitorReport) -> str:
 
 
 def _profile_section(report: MonitorReport) -> str:
-    headers = [
-        "column",
-        "type",
-        "count",
-        "nulls",
-        "% null",
-        "distinct",
-        "mean",
-        "stddev",
-        "min",
-        "median",
-        "max",
-        "avg length",
-    ]
-    keys = [
-        "column_name",
-        "data_type",
-        "count",
-        "num_nulls",
-        "percent_null",
-        "distinct_count",
-        "avg",
-        "stddev",
-        "min",
-        "median",
-        "max",
-        "avg_length",
-    ]
+    headers = ["column", *PROFILE_STATS.values()]
+    keys = ["column_name", *PROFILE_STATS]
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "\n".join(
         "<tr>" + "".join(f"<td>{_number(row.get(k))}</td>" for k in keys) + "</tr>"

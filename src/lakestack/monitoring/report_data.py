@@ -40,6 +40,7 @@ __all__ = [
     "DRIFT_TYPES",
     "IDENTIFIER_DISTINCT",
     "IDENTIFIER_MIN_COUNT",
+    "PROFILE_STATS",
     "QUALITY_METRICS",
     "DriftCell",
     "ModelEvent",
@@ -80,19 +81,20 @@ IDENTIFIER_DISTINCT = 99.0
 IDENTIFIER_MIN_COUNT = 30
 """Windows where a column has fewer values do not count for or against it being an identifier."""
 
-_PROFILE_STATS = (
-    "data_type",
-    "count",
-    "num_nulls",
-    "percent_null",
-    "distinct_count",
-    "avg",
-    "stddev",
-    "min",
-    "median",
-    "max",
-    "avg_length",
-)
+PROFILE_STATS = {
+    "data_type": "type",
+    "count": "count",
+    "num_nulls": "nulls",
+    "percent_null": "% null",
+    "distinct_count": "distinct",
+    "avg": "mean",
+    "stddev": "stddev",
+    "min": "min",
+    "median": "median",
+    "max": "max",
+    "avg_length": "avg length",
+}
+"""The profile columns the report reads, and their headings in the latest window's table."""
 _DRIFT_STATS = (
     "count_delta",
     "ks_test",
@@ -232,7 +234,7 @@ def load_report(
     wanted = pc.field("column_name") == TABLE_COLUMN
     if model_col:
         wanted |= pc.field(model_col) == ALL_MODELS
-    profile = _read(table, [*_PROFILE_STATS, *metrics], model_col, wanted)
+    profile = _read(table, [*PROFILE_STATS, *metrics], model_col, wanted)
     granularities = _granularities(config, {r["granularity"] for r in profile})
     if not granularities:
         raise never
