@@ -222,7 +222,7 @@ class SqlSession:
         table = self.catalog.table(name)
         self._registered += 1
         alias = f"__lake_{self._registered}"
-        register(self.con, alias, table.dataset(version, timestamp))
+        register(self.con, alias, table.dataset(version, timestamp), table.uri)
         return alias
 
     def _bind(self, text: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -250,7 +250,9 @@ class Table:
         """
         dataset = self.dataset(version, timestamp)
         self._check_columns(columns, dataset.schema)
-        return read_parts(dataset, list(columns) if columns else None, _filter_expression(filter))
+        expression = _filter_expression(filter)
+        parts = uniform_parts(dataset, self.uri) if expression is not None else None
+        return read_parts(dataset, list(columns) if columns else None, expression, parts)
 
     def to_pandas(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         """``read`` as a pandas DataFrame."""
@@ -275,8 +277,9 @@ class Table:
         dataset = self.dataset(version)
         self._check_columns(columns, dataset.schema)
         selected, expression = list(columns) if columns else None, _filter_expression(filter)
-        if expression is not None and len(uniform_parts(dataset)) > 1:  # a merged table
-            yield from read_parts(dataset, selected, expression).to_batches(batch_size)
+        parts = uniform_parts(dataset, self.uri) if expression is not None else []
+        if len(parts) > 1:  # a merged table: per kind of file
+            yield from read_parts(dataset, selected, expression, parts).to_batches(batch_size)
             return
         yield from dataset.to_batches(columns=selected, filter=expression, batch_size=batch_size)
 

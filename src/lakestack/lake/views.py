@@ -31,12 +31,17 @@ _views_of: dict[str, frozenset[str]] = {}  # file path -> its view-typed columns
 _lock = threading.Lock()
 
 
-def uniform_parts(dataset: pds.Dataset) -> list[pds.Dataset]:
-    """``[dataset]`` when its files agree on string types, else one dataset per kind of file."""
+def uniform_parts(dataset: pds.Dataset, base: str | None = None) -> list[pds.Dataset]:
+    """``[dataset]`` when its files agree on string types, else one dataset per kind of file.
+
+    ``base`` (the table's URI) keys the per-file cache; a local table's folder is found without
+    it. Without either, every call reads the footers again (one request per file on object
+    storage).
+    """
     if not isinstance(dataset, pds.FileSystemDataset):
         return [dataset]
     groups: dict[frozenset[str], list[pds.Fragment]] = {}
-    base = getattr(dataset.filesystem, "base_path", None)  # a local table's folder
+    base = base or getattr(dataset.filesystem, "base_path", None)  # a local table's folder
     try:
         fragments = list(dataset.get_fragments())
     except ValueError:  # a filtered dataset (``Dataset.filter``) hides its fragments
@@ -57,9 +62,11 @@ def uniform_parts(dataset: pds.Dataset) -> list[pds.Dataset]:
     return parts
 
 
-def register(con: duckdb.DuckDBPyConnection, name: str, relation: Any) -> None:
+def register(
+    con: duckdb.DuckDBPyConnection, name: str, relation: Any, base: str | None = None
+) -> None:
     """``con.register(name, relation)``; a dataset of mixed files as a view over its parts."""
-    parts = uniform_parts(relation) if isinstance(relation, pds.Dataset) else [relation]
+    parts = uniform_parts(relation, base) if isinstance(relation, pds.Dataset) else [relation]
     if len(parts) == 1:
         con.register(name, parts[0])
         return
@@ -72,11 +79,17 @@ def register(con: duckdb.DuckDBPyConnection, name: str, relation: Any) -> None:
 
 
 def read_parts(
-    dataset: pds.Dataset, columns: list[str] | None, filter: pds.Expression | None
+    dataset: pds.Dataset,
+    columns: list[str] | None,
+    filter: pds.Expression | None,
+    parts: list[pds.Dataset] | None = None,
 ) -> pa.Table:
-    """``dataset.to_table(columns, filter)``, per part when its files disagree on string types:
-    a part in view types is read whole, cast to the dataset's types, then filtered."""
-    parts = uniform_parts(dataset) if filter is not None else [dataset]
+    """``dataset.to_table(columns, filter)``, per part (``uniform_parts``, computed unless
+    given) when its files disagree on string types: a part in view types is read whole, cast to
+    the dataset's types, then filtered."""
+    if filter is None:
+        return dataset.to_table(columns=columns)
+    parts = parts if parts is not None else uniform_parts(dataset)
     if len(parts) == 1:
         return dataset.to_table(columns=columns, filter=filter)
     tables = []
