@@ -43,6 +43,7 @@ __all__ = [
     "ratio",
     "rss_mb",
     "run_proc",
+    "sizes_for",
     "spread",
     "step_child",
     "summarize_pit",
@@ -406,3 +407,13 @@ def interleave(
             )
             sides[name]["warmups" if rep < warmup else "runs"].append(sample)
     return sides
+
+
+def sizes_for(args: Any, sizes: dict[str, dict[str, int]]) -> dict[str, int]:
+    """A benchmark's sizes for this run: ``sizes["full"]`` or ``sizes["smoke"]``, with its
+    ``-p name=value`` overrides."""
+    chosen = dict(sizes["smoke" if args.smoke else "full"])
+    for key, value in getattr(args, "params", {}).items():
+        if key in chosen:
+            chosen[key] = int(value)
+    return chosen

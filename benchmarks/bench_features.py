@@ -43,6 +43,7 @@ from _common import (
     peak_rss_mb,
     ratio,
     run_proc,
+    sizes_for,
     spread,
     step_child,
     summarize_pit,
@@ -379,15 +380,6 @@ def child_main(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------- harness side
-
-
-def sizes_for(args: argparse.Namespace) -> dict[str, int]:
-    """The sizes of this run: full or smoke, with ``-p name=value`` overrides."""
-    sizes = dict(SIZES["smoke" if args.smoke else "full"])
-    for key, value in getattr(args, "params", {}).items():
-        if key in sizes:
-            sizes[key] = int(value)
-    return sizes
 
 
 def child(
@@ -728,7 +720,7 @@ def source_state() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate the data, run the selected parts and sides, and report."""
     params = getattr(args, "params", {})
-    sizes = sizes_for(args)
+    sizes = sizes_for(args, SIZES)
     parts = set(params.get("parts", "pit,score").split(","))
     sides = set(params.get("sides", "duckdb,lakestack,feast").split(",")) | {"duckdb"}
     root = Path(tempfile.mkdtemp(prefix="bench-features-"))

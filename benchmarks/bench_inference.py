@@ -48,6 +48,7 @@ from _common import (
     interleave,
     peak_rss_mb,
     ratio,
+    sizes_for,
     spread,
     step_child,
     tail,
@@ -320,15 +321,6 @@ def child_main(argv: list[str]) -> int:
 # ---------------------------------------------------------------- harness side
 
 
-def sizes_for(args: argparse.Namespace) -> dict[str, int]:
-    """The sizes of this run: full or smoke, with ``-p name=value`` overrides."""
-    sizes = dict(SIZES["smoke" if args.smoke else "full"])
-    for key, value in getattr(args, "params", {}).items():
-        if key in sizes:
-            sizes[key] = int(value)
-    return sizes
-
-
 def child(
     step: str,
     root: Path,
@@ -520,7 +512,7 @@ def source_state() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate the tables, train the models, run the sides, and report."""
     params = getattr(args, "params", {})
-    sizes = sizes_for(args)
+    sizes = sizes_for(args, SIZES)
     cpus = int(params.get("cpus", 2))
     root = Path(tempfile.mkdtemp(prefix="bench-inference-"))
     spec: dict[str, Any] = {

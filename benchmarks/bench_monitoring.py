@@ -43,6 +43,7 @@ from _common import (
     foreign_warning,
     interleave,
     ratio,
+    sizes_for,
     spread,
     step_child,
     venv_python,
@@ -233,15 +234,6 @@ def child_main(argv: list[str]) -> int:
 # ---------------------------------------------------------------- harness side
 
 
-def sizes_for(args: argparse.Namespace) -> dict[str, int]:
-    """The sizes of this run: full or smoke, with ``-p name=value`` overrides."""
-    sizes = dict(SIZES["smoke" if args.smoke else "full"])
-    for key, value in getattr(args, "params", {}).items():
-        if key in sizes:
-            sizes[key] = int(value)
-    return sizes
-
-
 def child(step: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One step of this file in its own process, on the project's interpreter."""
     script = Path(__file__).resolve()
@@ -310,7 +302,7 @@ def side_row(part: str, side: str, data: dict[str, Any], key: str) -> dict[str, 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate the data, then the refresh and drift parts; the table and the goal ratios."""
-    sizes = sizes_for(args)
+    sizes = sizes_for(args, SIZES)
     keep = getattr(args, "keep", False)
     root = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     try:
