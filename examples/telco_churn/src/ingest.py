@@ -8,22 +8,13 @@ just landed replace ``churn_new_customers``: the batch the next scoring reads. T
 not known yet: ``labels.py`` lands it later.
 """
 
-import argparse
-
-from telco_data import FEATURES, generate_days
+from telco_data import FEATURES, days_parser, generate_days
 
 from lakestack import dbutils
 from lakestack.features import FeatureEngineeringClient
 from lakestack.lake import default_catalog
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--catalog", required=True)
-parser.add_argument("--schema", required=True)
-parser.add_argument("--first-day", type=int, required=True)
-parser.add_argument("--days", type=int, default=1)
-parser.add_argument("--rows-per-day", type=int, required=True)
-parser.add_argument("--drift-from", type=int, required=True, help="the first day of the price rise")
-parser.add_argument("--seed", type=int, default=42)
+parser = days_parser()
 args = parser.parse_args()
 prefix = f"{args.catalog}.{args.schema}"
 

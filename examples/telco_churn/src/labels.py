@@ -12,23 +12,14 @@ The generator made each customer's churn with its features; here it is revealed 
 seed gives the same customers).
 """
 
-import argparse
-
 import pandas as pd
-from telco_data import generate_days, held_out
+from telco_data import days_parser, generate_days, held_out
 
 from lakestack import dbutils
 from lakestack.lake import default_catalog
 from lakestack.serving.capture import merge_labels
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--catalog", required=True)
-parser.add_argument("--schema", required=True)
-parser.add_argument("--first-day", type=int, required=True)
-parser.add_argument("--days", type=int, default=1)
-parser.add_argument("--rows-per-day", type=int, required=True)
-parser.add_argument("--drift-from", type=int, required=True, help="the first day of the price rise")
-parser.add_argument("--seed", type=int, default=42)
+parser = days_parser()
 parser.add_argument("--reference-days", type=int, default=3)
 args = parser.parse_args()
 prefix = f"{args.catalog}.{args.schema}"

@@ -18,6 +18,7 @@ the number of rows and whether the day is drifted.
 
 from __future__ import annotations
 
+import argparse
 import zlib
 from datetime import datetime, timedelta, timezone
 
@@ -98,6 +99,21 @@ PAYMENT_METHODS = [
     "Credit card (automatic)",
 ]
 LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+
+
+def days_parser() -> argparse.ArgumentParser:
+    """The arguments of the tasks that make a run of days: where, which days, how many rows."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--catalog", required=True)
+    parser.add_argument("--schema", required=True)
+    parser.add_argument("--first-day", type=int, required=True)
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--rows-per-day", type=int, required=True)
+    parser.add_argument(
+        "--drift-from", type=int, required=True, help="the first day of the price rise"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    return parser
 
 
 def day_start(day: int) -> pd.Timestamp:
