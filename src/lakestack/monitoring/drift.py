@@ -512,7 +512,10 @@ def _binned_shares(
     """
     import numpy as np
 
-    edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, PSI_BINS + 1)[1:-1]))
+    # arange / PSI_BINS gives 0.3 exactly where linspace gives 0.30000000000000004: on a run
+    # of ties that ulp moves the interpolated edge just off the tied value, and every tie
+    # into the next bin
+    edges = np.unique(np.quantile(ref, np.arange(1, PSI_BINS) / PSI_BINS))
 
     def shares(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         at_or_below = np.searchsorted(values, edges, side="right")

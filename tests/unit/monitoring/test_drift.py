@@ -406,3 +406,15 @@ def test_table_drift_on_threads_equals_one_by_one(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(drift_module, "_drift_threads", lambda: 3)
     assert table_drift(ref, cur) == serial
     assert [d.column_name for d in serial] == ["c0", "c1", "c2", "c3", "c4", "s"]
+
+
+def test_decile_edges_on_ties_are_the_documented_quantiles() -> None:
+    # linspace's 0.30000000000000004 and 0.7000000000000001 put edges one ulp off the tied
+    # values here, moving ties into the next bin: TV 0.4 instead of 0.25
+    ref = np.array([-2.0, -2.0, 0.0, 0.0, 0.0, 0.5, 3.0, 3.0, 3.0, 3.0])
+    cur = np.array([-2.0, 1.5, 0.0, 0.0])
+    drift = column_drift(ref, cur, rule=DriftRule(min_count=1))
+    p, q = decile_shares(ref, cur)
+    assert drift.tv_distance == pytest.approx(0.25)
+    assert drift.tv_distance == pytest.approx(0.5 * np.abs(p - q).sum())
+    assert drift.l_infinity_distance == pytest.approx(np.abs(p - q).max())
