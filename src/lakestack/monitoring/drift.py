@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,7 @@ PARALLEL_MIN_ROWS = 100_000
 they save."""
 MAX_THREADS = 4
 """At most this many columns at once: each holds several float64 copies of its two sides."""
+_WARNINGS_LOCK = threading.Lock()
 KS_EXACT_MAX_N = 10_000
 """Samples up to this size get scipy's exact KS p-value, larger ones the asymptotic one (scipy's
 ``ks_2samp`` rule for ``method="auto"``)."""
@@ -441,8 +443,10 @@ def _ks_test(
 
     n_ref, n_cur = len(ref), len(cur)
     if max(n_ref, n_cur) <= KS_EXACT_MAX_N:
-        with warnings.catch_warnings():
-            # scipy falls back from the exact to the asymptotic p-value on its own and says so
+        # scipy falls back from the exact to the asymptotic p-value on its own and says so;
+        # catch_warnings swaps a process-wide filter list, so columns compared on several
+        # threads take turns (the exact path only runs up to KS_EXACT_MAX_N values: cheap)
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)
             exact = stats.ks_2samp(ref, cur)
         return StatisticalTest(float(exact.statistic), float(exact.pvalue))
