@@ -132,19 +132,21 @@ class CaptureSink(Protocol):
     ) -> None:
         """Spool an answered request's records before the response is sent."""
 
-    def record_batch(
+    def context(
+        self, endpoint_name: str, served_entity: str, model_id: str, columns: Sequence[str]
+    ) -> str:
+        """The ``context`` of ``spool_batch`` for an endpoint, entity, version and columns."""
+
+    def spool_batch(
         self,
-        endpoint_name: str,
-        served_entity: str,
-        model_id: str,
+        context: str,
         columns: Sequence[str],
         request_ids: Sequence[str],
         client_request_ids: Sequence[str | None],
         counts: Sequence[int],
+        execution_times_ms: Sequence[float],
         rows: Any,
         predictions: Any,
-        *,
-        execution_times_ms: Sequence[float],
         status_codes: Sequence[int] | None = None,
     ) -> None:
         """Spool a micro-batch's requests and records before any of them is answered."""
@@ -391,19 +393,18 @@ def _batch_recorder(capture: CaptureSink, endpoint: str, entity: str) -> BatchHo
             scoring = queued.scoring
             ids.append(queued.request_id)
             clients.append(scoring.client_request_id)
-            counts.append(len(scoring))
-            times.append(round((now - queued.started) * 1000, 3))
-        capture.record_batch(
-            endpoint,
-            entity,
-            model.model_id,
-            batch[0].scoring.columns,
+            counts.append(len(scoring.rows))
+            times.append((now - queued.started) * 1000.0)  # the writer rounds to the µs
+        columns = batch[0].scoring.columns
+        capture.spool_batch(
+            capture.context(endpoint, entity, model.model_id, columns),
+            columns,
             ids,
             clients,
             counts,
+            times,
             rows,
             predictions if isinstance(predictions, np.ndarray) else to_jsonable(predictions),
-            execution_times_ms=times,
         )
 
     return on_batch

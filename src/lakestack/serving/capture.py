@@ -447,20 +447,64 @@ class _Recorder:
         if not records:
             return
         requests = len(request_ids)
-        if status_codes is None:
-            status_codes = [200] * requests
+        statuses = requests if status_codes is None else len(status_codes)
         if sum(counts) != records or not (
             len(client_request_ids) == len(counts) == len(execution_times_ms) == requests
-            and len(status_codes) == requests
+            and statuses == requests
         ):
             raise InferenceError(
                 f"inference table {self.table_name}: a batch of {requests} request ids, "
                 f"{len(client_request_ids)} client request ids, {len(counts)} counts, "
-                f"{len(execution_times_ms)} execution times and {len(status_codes)} status "
+                f"{len(execution_times_ms)} execution times and {statuses} status "
                 f"codes with counts adding up to {sum(counts)} for {records} records; give one "
                 "of each per request, counts that add up to the records; nothing was recorded"
             )
-        context = self._contexts.get(endpoint_name, served_entity, model_id, columns)
+        self.spool_batch(
+            self.context(endpoint_name, served_entity, model_id, columns),
+            columns,
+            request_ids,
+            client_request_ids,
+            counts,
+            execution_times_ms,
+            rows,
+            predictions,
+            status_codes,
+        )
+
+    def context(
+        self, endpoint_name: str, served_entity: str, model_id: str, columns: Sequence[str]
+    ) -> str:
+        """The ``context`` of ``spool_batch`` for one endpoint, served entity, model version and
+        input columns (made once per combination).
+
+        Raises:
+            InferenceError: An input column has the name of a column the table adds.
+        """
+        return self._contexts.get(endpoint_name, served_entity, model_id, columns)
+
+    def spool_batch(
+        self,
+        context: str,
+        columns: Sequence[str],
+        request_ids: Sequence[str],
+        client_request_ids: Sequence[str | None],
+        counts: Sequence[int],
+        execution_times_ms: Sequence[float],
+        rows: Any,
+        predictions: Any,
+        status_codes: Sequence[int] | None = None,
+    ) -> None:
+        """``record_batch`` for a caller whose batch is consistent by construction: the server's
+        micro-batch hook, which runs before a batch's requests are answered and so spends
+        nothing on checks (about half of ``record_batch``'s time).
+
+        The caller guarantees what ``record_batch`` checks: one entry per request in each
+        sequence, ``counts`` adding up to the records, and a ``context`` from :meth:`context`.
+        Execution times may be unrounded: the table keeps them to the microsecond.
+
+        Raises:
+            InferenceError: A value JSON cannot represent. Nothing is spooled.
+        """
         line = batch_line(
             self.table_name,
             context,
@@ -469,12 +513,12 @@ class _Recorder:
             client_request_ids,
             counts,
             execution_times_ms,
-            status_codes,
+            [200] * len(request_ids) if status_codes is None else status_codes,
             rows,
             predictions,
             timestamp_ms=int(time.time() * 1000),
         )
-        self._append(line, records)
+        self._append(line, len(rows))
 
     def record(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Spool scored rows; when this returns they survive the death of the process.
@@ -533,9 +577,12 @@ class Spooler(_Recorder):
                 raise InferenceError(
                     f"inference table {self.table_name}: record after close; open a new Spooler"
                 )
-            _write_all(self._spool.fd, line)
+            fd = self._spool.fd
+            written = os.write(fd, line)  # inline, not _write_all: the request path
+            if written < len(line):
+                _write_rest(fd, line, written)
             if self.fsync:
-                os.fsync(self._spool.fd)
+                os.fsync(fd)
             self._size += len(line)
             if self._size >= _ROTATE_BYTES:
                 old, self._spool = (
@@ -876,6 +923,11 @@ def _write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is written (a regular file writes all at once)."""
     written = os.write(fd, data)  # all of it, but for a full disk or a signal
     if written < len(data):
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_rest(fd, data, written)
+
+
+def _write_rest(fd: int, data: bytes, written: int) -> None:
+    """Write what a short ``os.write`` left of ``data`` (an OSError for a full disk)."""
+    view = memoryview(data)[written:]
+    while view:
+        view = view[os.write(fd, view) :]

@@ -116,6 +116,24 @@ def test_a_batch_line_becomes_one_row_per_record_of_each_request() -> None:
     assert table.schema.field("client_request_id").type == pa.string()
 
 
+def test_execution_times_are_kept_to_the_microsecond_in_both_readers() -> None:
+    """Servers spool execution times unrounded (rounding is request-path time); the table keeps
+    them to the microsecond, whether Arrow reads the lines or the line-by-line fallback does."""
+    context = Contexts(TABLE).get("iris", "champion", "main.ml.iris/1", IRIS)
+    data = batch_line(
+        TABLE, context, IRIS, ["r-1", "r-2"], [None, None], [1, 1], [0.52499999, 1.0000004],
+        [200, 200], np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]), np.array([0, 1]),
+        timestamp_ms=1_700_000_000_123,
+    )  # fmt: skip
+    torn = b'{"ids": ["r-0"'  # a line torn by a crash sends the run to the line-by-line reader
+
+    columnar, one_by_one = decode(data, FORMAT, WHERE), decode(data + torn + b"\n", FORMAT, WHERE)
+
+    assert columnar is not None and one_by_one is not None
+    assert columnar.column("execution_time_ms").to_pylist() == [0.525, 1.0]
+    assert one_by_one.column("execution_time_ms").to_pylist() == [0.525, 1.0]
+
+
 def test_batch_lines_of_several_contexts_and_sizes_keep_their_order() -> None:
     contexts = Contexts(TABLE)
     one = contexts.get("iris", "champion", "m/1", IRIS)
