@@ -383,6 +383,8 @@ def _batch_recorder(capture: CaptureSink, endpoint: str, entity: str) -> BatchHo
     """The ``on_batch`` hook of an entity whose endpoint has an inference table: the batch's
     requests in one spool line (one ``write``) before any of them is answered."""
 
+    known: list[Any] = [None, None, ""]  # the last batch's model id, columns and context
+
     def on_batch(batch: list[Queued], rows: Any, predictions: Any, model: ServedModel) -> None:
         now = time.perf_counter()
         ids: list[str] = []
@@ -396,8 +398,11 @@ def _batch_recorder(capture: CaptureSink, endpoint: str, entity: str) -> BatchHo
             counts.append(len(scoring.rows))
             times.append((now - queued.started) * 1000.0)  # the writer rounds to the µs
         columns = batch[0].scoring.columns
+        if model.model_id != known[0] or columns != known[1]:
+            context = capture.context(endpoint, entity, model.model_id, columns)
+            known[:] = model.model_id, columns, context
         capture.spool_batch(
-            capture.context(endpoint, entity, model.model_id, columns),
+            known[2],
             columns,
             ids,
             clients,

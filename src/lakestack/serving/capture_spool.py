@@ -2,8 +2,8 @@
 lines back into inference-table rows (DESIGN §7) column by column.
 
 The request path pays for every byte, every Python object and every system call it makes, so a
-server appends *one* JSON line per batch of requests that were predicted together (format 3),
-not one per request or per record::
+server appends *one* JSON line per batch of requests that were predicted together (formats 3
+and 4), not one per request or per record::
 
     {"ids": ["<request id>", ...], "clients": ["<client_request_id>" | null, ...],
      "counts": [<records of the request>, ...], "ms": [<execution time, ms>, ...],
@@ -24,9 +24,12 @@ for its records by ``take``, the values flattened out of their lists, no Python 
 record. Lines Arrow cannot read in one go (a line torn by a crash, a column whose type changes
 within the run) are read one by one instead.
 
-Spools of format 2 (one line per request: ``id``, ``client``, ``ms``, ``status`` as single
-values) and format 1 (one JSON object per record), written by earlier versions, are still read,
-so a spool left by an older server is finished after an upgrade.
+``ms`` may be unrounded (the writer keeps microseconds). Format 4 differs from 3 only in the
+file: it may end in zero bytes, space allocated ahead of the data (JSON text never holds a zero
+byte, so the first one is where the data ends). Spools of format 3, format 2 (one line per
+request: ``id``, ``client``, ``ms``, ``status`` as single values) and format 1 (one JSON object
+per record), written by earlier versions, are still read, so a spool left by an older server
+is finished after an upgrade.
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
-"""The format new spools are written in (their header says so); 1 and 2 are still read."""
-FORMATS = (1, 2, 3)
+FORMAT = 4
+"""The format new spools are written in (their header says so); 1 to 3 are still read. Format
+4 has format 3's lines in a file that may end in zero bytes: the space a memory-mapped spool
+allocated ahead of its data (``capture``), which a reader stops at."""
+FORMATS = (1, 2, 3, 4)
 
 FIELDS = (
     "request_id",
@@ -336,7 +341,7 @@ def _columnar(data: bytes, version: int) -> pa.Table:
     """Format 2 or 3 lines as rows, with Arrow kernels: one run per stretch of equal context."""
     import numpy as np
 
-    lines = _read_json(data, _BATCH_SCHEMA if version == 3 else None)
+    lines = _read_json(data, _BATCH_SCHEMA if version >= 3 else None)
     if lines.num_rows == 0:
         raise _IrregularError
     contexts = pc.dictionary_encode(lines.column("context")).chunk(0)

@@ -191,7 +191,7 @@ class CaptureWriter:
             except BaseException:
                 claimed.close(delete=False)
                 raise
-            claimed.close(delete=offset == claimed.size())
+            claimed.finish(offset)
             return
         tail = self._tails.get(path)
         if tail is None:

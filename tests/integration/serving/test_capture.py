@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
@@ -22,6 +24,7 @@ from lakestack.errors import ConstraintError, InferenceError, SchemaMismatchErro
 from lakestack.lake import Catalog
 from lakestack.serving.app import REQUEST_ID_HEADER, ServingState, create_app
 from lakestack.serving.capture import Capture, Spooler, merge_labels, recover_spools
+from lakestack.serving.capture_spool import Contexts, batch_line
 from lakestack.serving.capture_writer import CaptureWriter
 from lakestack.serving.endpoints import ModelSwitcher, build_endpoints
 from lakestack.serving.models import ServedModel
@@ -82,6 +85,12 @@ def child(
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, text=True, bufsize=1
     )
+
+
+def spooled_lines(path: Path) -> list[bytes]:
+    """The lines of a live spool: its data ends at the first zero byte (the stretch mapped
+    ahead of the data reads as zeros)."""
+    return path.read_bytes().split(b"\0", 1)[0].splitlines()
 
 
 def request_ids(catalog: Catalog) -> list[str]:
@@ -280,8 +289,6 @@ def test_a_record_without_a_field_names_it(catalog: Catalog, spool: Path) -> Non
 
 
 def test_numpy_values_are_numbers_and_nan_is_missing(catalog: Catalog, spool: Path) -> None:
-    import numpy as np
-
     with Capture.open(catalog, TABLE, spool) as capture:
         inputs = {"x": np.float32(0.5), "y": float("nan")}
         capture.record([{**row(1), "prediction": np.int64(2), "inputs": inputs}])
@@ -350,8 +357,6 @@ def test_bad_labels_write_nothing(catalog: Catalog, spool: Path) -> None:
 def test_served_requests_are_spooled_one_line_each_and_written_by_the_writer(
     catalog: Catalog, spool: Path
 ) -> None:
-    import numpy as np
-
     spooler = Spooler.open(TABLE, spool)
     iris = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     spooler.record_request(
@@ -362,7 +367,7 @@ def test_served_requests_are_spooled_one_line_each_and_written_by_the_writer(
         "r-2", None, "iris", "challenger", "main.ml.iris/3", ["plan", "tenure"],
         [["basic", 3]], [2], execution_time_ms=0.7,
     )  # fmt: skip
-    assert len(spooler.spool_path.read_bytes().splitlines()) == 3  # the header and a line each
+    assert len(spooled_lines(spooler.spool_path)) == 3  # the header and a line each
     spooler.close()
 
     writer = CaptureWriter(catalog, spool)
@@ -401,8 +406,9 @@ def test_a_spool_of_an_unknown_format_is_left_in_place(
     assert CaptureWriter(catalog, spool).write_once()
 
     assert newer.exists() and not catalog.table_exists(TABLE)
-    assert "it has format 9, which this version of lakestack does not read (it reads 1, 2, 3)" in (
-        caplog.text
+    assert (
+        "it has format 9, which this version of lakestack does not read (it reads 1, 2, 3, 4)"
+        in (caplog.text)
     )
 
 
@@ -452,23 +458,26 @@ def serving_state(spooler: Spooler) -> ServingState:
     return ServingState({"iris": endpoint}, switcher, settings, captures={"iris": spooler})
 
 
-async def post_together(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """POST the bodies as concurrent ASGI calls: the request id and predictions of each."""
-    answers: list[tuple[str, Any]] = [("", None)] * len(bodies)
+async def post_all(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[int, str, Any]]:
+    """POST the bodies as concurrent ASGI calls: the status, request id and JSON of each."""
+    answers: list[tuple[int, str, Any]] = [(0, "", None)] * len(bodies)
 
     async def post(index: int, body: bytes) -> None:
-        headers: dict[bytes, bytes] = {}
+        start: dict[str, Any] = {}
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                assert message["status"] == 200
-                headers.update(message["headers"])
+                start.update(message)
             else:
-                predictions = orjson.loads(message["body"])["predictions"]
-                answers[index] = (headers[REQUEST_ID_HEADER.encode()].decode(), predictions)
+                request_id = dict(start["headers"]).get(REQUEST_ID_HEADER.encode(), b"")
+                answers[index] = (
+                    start["status"],
+                    request_id.decode(),
+                    orjson.loads(message["body"]),
+                )
 
         scope = {
             "type": "http",
@@ -480,6 +489,13 @@ async def post_together(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[st
 
     await asyncio.gather(*(post(i, orjson.dumps(b)) for i, b in enumerate(bodies)))
     return answers
+
+
+async def post_together(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """POST the bodies as concurrent ASGI calls, all answered: the request id and predictions."""
+    answers = await post_all(app, bodies)
+    assert [status for status, _, _ in answers] == [200] * len(bodies), answers
+    return [(request_id, answer["predictions"]) for _, request_id, answer in answers]
 
 
 def test_concurrent_requests_are_one_spool_line_and_a_row_per_record(
@@ -495,8 +511,8 @@ def test_concurrent_requests_are_one_spool_line_and_a_row_per_record(
 
     answers = asyncio.run(post_together(app, bodies))
 
-    header, alone, batch = spooler.spool_path.read_bytes().splitlines()
-    assert orjson.loads(header)["lakestack_capture"] == 3
+    header, alone, batch = spooled_lines(spooler.spool_path)
+    assert orjson.loads(header)["lakestack_capture"] == 4
     assert orjson.loads(alone)["ids"] == [answers[0][0]]  # the first is predicted inline
     assert orjson.loads(batch)["ids"] == [request_id for request_id, _ in answers[1:]]
     spooler.close()
@@ -515,3 +531,120 @@ def test_concurrent_requests_are_one_spool_line_and_a_row_per_record(
         ("m.s.iris/3", "v3", 200)
     }
     assert all(r["execution_time_ms"] >= 0 for r in rows)
+    assert all(r["execution_time_ms"] == round(r["execution_time_ms"], 3) for r in rows)
+
+
+# the memory-mapped spool ------------------------------------------------------------------
+
+
+def ab_line(request_id: str, a: float) -> bytes:
+    """The spool line of a one-record request to the ``iris`` endpoint of ``serving_state``."""
+    context = Contexts(TABLE).get("iris", "v3", "m.s.iris/3", ["a", "b"])
+    return batch_line(
+        TABLE, context, ["a", "b"], [request_id], [None], [1], [0.5], [200],
+        np.array([[a, 0.0]]), np.array([int(a * 10)]), timestamp_ms=1_700_000_000_000,
+    )  # fmt: skip
+
+
+def test_a_closed_spool_is_cut_to_its_data(spool: Path) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    spooler.spool_batch(spooler.context("iris", "v3", "m.s.iris/3", ["a", "b"]), ["a", "b"],
+                        ["r-1"], [None], [1], [0.5], np.array([[1.0, 0.0]]), np.array([10]))  # fmt: skip
+    path = spooler.spool_path
+    assert path.stat().st_size >= 2**20  # room allocated ahead of the data, read as zeros
+
+    spooler.close()
+
+    data = path.read_bytes()
+    assert b"\0" not in data
+    assert [orjson.loads(line).get("ids") for line in data.splitlines()] == [None, ["r-1"]]
+
+
+def test_a_line_longer_than_the_mapped_stretch_is_spooled_and_written_whole(
+    catalog: Catalog, spool: Path
+) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    rows = np.column_stack([np.arange(300_000) / 7, np.zeros(300_000)])  # a line over 4 MiB
+    spooler.record_request("big", None, "iris", "v3", "m.s.iris/3", ["a", "b"], rows,
+                           np.arange(300_000), execution_time_ms=12.5)  # fmt: skip
+    spooler.record_request("small", None, "iris", "v3", "m.s.iris/3", ["a", "b"],
+                           np.array([[1.0, 0.0]]), np.array([10]), execution_time_ms=0.5)  # fmt: skip
+    assert len(spooled_lines(spooler.spool_path)[1]) > 4 * 2**20
+    spooler.close()
+
+    assert CaptureWriter(catalog, spool).write_once()
+
+    table = catalog.table(TABLE).read(["request_id", "a", "prediction"])
+    assert table.num_rows == 300_001
+    assert table.column("prediction").to_pylist()[-2:] == [299_999, 10]
+    assert table.column("a").to_pylist()[123_456] == 123_456 / 7
+    assert list(spool.glob("*.spool")) == []
+
+
+def test_a_reader_never_takes_a_line_still_being_copied_into_a_live_spool(
+    catalog: Catalog, spool: Path
+) -> None:
+    spooler = Spooler.open(TABLE, spool)  # alive: the writer follows it, never claims it
+    spooler.spool_batch(spooler.context("iris", "v3", "m.s.iris/3", ["a", "b"]), ["a", "b"],
+                        ["r-1"], [None], [1], [0.5], np.array([[1.0, 0.0]]), np.array([10]))  # fmt: skip
+    end = len(spooler.spool_path.read_bytes().split(b"\0", 1)[0])
+    line = ab_line("r-2", 2.0)
+    fd = os.open(spooler.spool_path, os.O_WRONLY)
+    writer = CaptureWriter(catalog, spool)
+    try:
+        # a copy caught halfway, its last bytes (the newline) already there: a hole before them
+        os.pwrite(fd, line[:20], end)
+        os.pwrite(fd, line[40:], end + 40)
+        assert writer.write_once()
+        assert request_ids(catalog) == ["r-1"]
+
+        os.pwrite(fd, line[20:40], end + 20)  # the copy completes
+        assert writer.write_once()
+        assert sorted(request_ids(catalog)) == ["r-1", "r-2"]
+    finally:
+        os.close(fd)
+        writer.close()
+        spooler.close()
+
+
+def test_a_line_torn_by_a_killed_owner_is_dropped_and_its_spool_finished(
+    catalog: Catalog, spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool.mkdir()
+    header = orjson.dumps({"lakestack_capture": 4, "table": TABLE, "pid": 1}) + b"\n"
+    torn = ab_line("r-2", 2.0)
+    torn = torn[:20] + b"\0" * 20 + torn[40:]  # the owner was killed in the middle of the copy
+    dead = spool / "capture-1-0123456789ab.spool"
+    dead.write_bytes(header + ab_line("r-1", 1.0) + torn + b"\0" * 4096)
+
+    assert recover_spools(catalog, spool) == 1
+
+    assert request_ids(catalog) == ["r-1"]
+    assert not dead.exists()
+    assert "bytes of a line torn when its process died are dropped" in caplog.text
+
+
+def test_a_full_disk_fails_the_request_and_spools_nothing(
+    catalog: Catalog, spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_room(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    spooler = Spooler.open(TABLE, spool)
+    app = create_app(serving_state(spooler))
+    body = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 0.0]]}}
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "posix_fallocate", no_room)
+        [(status, _, error)] = asyncio.run(post_all(app, [body]))
+    assert status == 500
+    assert "cannot spool to" in error["message"]
+    assert (
+        "(No space left on device); free space on its disk or give another spool_dir"
+        in (error["message"])
+    )
+    assert len(spooled_lines(spooler.spool_path)) == 1  # the header only
+
+    [(request_id, _)] = asyncio.run(post_together(app, [body]))  # room again
+    spooler.close()
+    assert CaptureWriter(catalog, spool).write_once()
+    assert request_ids(catalog) == [request_id]
