@@ -9,10 +9,11 @@ FastAPI's routing. Bodies are parsed with orjson into the model's rows
 (:mod:`lakestack.serving.protocol`) and answered with orjson; a lone request is predicted inline
 on the event loop (:meth:`Batcher.now`), concurrent ones share a batch.
 
-With an inference table, a request predicted alone is spooled by its own handler before it is
-answered; a micro-batch is spooled by the batcher's ``on_batch`` hook, one line for all its
-requests, before any of them is answered (a request's id is therefore made before it is
-predicted, so that the ``x-request-id`` header and the table agree).
+With an inference table, a micro-batch is spooled by the batcher's ``on_batch`` hook, one line
+for all its requests, before any of them is answered; a request predicted inline is a batch of
+one (a request's id is therefore made before it is predicted, so that the ``x-request-id``
+header and the table agree). A model the batcher does not take (its predict runs in a thread)
+has each request spooled by its handler.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -40,7 +40,7 @@ from lakestack.serving.protocol import HttpError, parse_body
 
 if TYPE_CHECKING:
     from lakestack.bundle.specs.settings import ServingSpec
-    from lakestack.serving.batching import Answer, Batcher, BatchHook, Queued
+    from lakestack.serving.batching import Answer, Batcher, BatchHook
     from lakestack.serving.models import ServedModel
     from lakestack.serving.protocol import Scoring
 
@@ -132,24 +132,10 @@ class CaptureSink(Protocol):
     ) -> None:
         """Spool an answered request's records before the response is sent."""
 
-    def context(
-        self, endpoint_name: str, served_entity: str, model_id: str, columns: Sequence[str]
-    ) -> str:
-        """The ``context`` of ``spool_batch`` for an endpoint, entity, version and columns."""
-
-    def spool_batch(
-        self,
-        context: str,
-        columns: Sequence[str],
-        request_ids: Sequence[str],
-        client_request_ids: Sequence[str | None],
-        counts: Sequence[int],
-        execution_times_ms: Sequence[float],
-        rows: Any,
-        predictions: Any,
-        status_codes: Sequence[int] | None = None,
-    ) -> None:
-        """Spool a micro-batch's requests and records before any of them is answered."""
+    def batch_hook(
+        self, endpoint_name: str, served_entity: str, jsonable: Callable[[Any], Any]
+    ) -> BatchHook:
+        """The batcher's hook that spools each batch before any of its requests is answered."""
 
     def close(self) -> None:
         """Flush and stop."""
@@ -299,13 +285,13 @@ class ServingState:
             batcher.arriving -= 1
             arriving = False
             request_id = self._ids()
-            capture = self.captures.get(endpoint.name)
+            # a batchable model's requests are spooled by the batcher's hook, alone or batched
+            hooked = model.batchable and batcher.on_batch is not None
+            capture = None if hooked else self.captures.get(endpoint.name)
             try:
-                answer = batcher.now(scoring) if model.batchable else None
+                answer = batcher.now(scoring, request_id, started) if model.batchable else None
                 if answer is None:
                     answer = await self._later(model, scoring, batcher, request_id, started)
-                    if model.batchable and batcher.on_batch is not None:
-                        capture = None  # spooled with its batch
             except (ValueError, TypeError, KeyError) as exc:
                 raise HttpError(400, f"the model failed to predict on the input: {exc}") from None
             predictions, used = answer
@@ -320,7 +306,7 @@ class ServingState:
                     scoring.columns,
                     scoring.rows,
                     values,
-                    execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
+                    execution_time_ms=(time.perf_counter() - started) * 1000,
                 )
             content = orjson.dumps({"predictions": values})
             await send(
@@ -377,42 +363,6 @@ class ServingState:
                 f"the request was not answered within {timeout:g} s "
                 "(serving.request_timeout_seconds)",
             ) from None
-
-
-def _batch_recorder(capture: CaptureSink, endpoint: str, entity: str) -> BatchHook:
-    """The ``on_batch`` hook of an entity whose endpoint has an inference table: the batch's
-    requests in one spool line (one ``write``) before any of them is answered."""
-
-    known: list[Any] = [None, None, ""]  # the last batch's model id, columns and context
-
-    def on_batch(batch: list[Queued], rows: Any, predictions: Any, model: ServedModel) -> None:
-        now = time.perf_counter()
-        ids: list[str] = []
-        clients: list[str | None] = []
-        counts: list[int] = []
-        times: list[float] = []
-        for queued in batch:  # one loop, not four comprehensions: this is the request path
-            scoring = queued.scoring
-            ids.append(queued.request_id)
-            clients.append(scoring.client_request_id)
-            counts.append(len(scoring.rows))
-            times.append((now - queued.started) * 1000.0)  # the writer rounds to the µs
-        columns = batch[0].scoring.columns
-        if model.model_id != known[0] or columns != known[1]:
-            context = capture.context(endpoint, entity, model.model_id, columns)
-            known[:] = model.model_id, columns, context
-        capture.spool_batch(
-            known[2],
-            columns,
-            ids,
-            clients,
-            counts,
-            times,
-            rows,
-            predictions if isinstance(predictions, np.ndarray) else to_jsonable(predictions),
-        )
-
-    return on_batch
 
 
 def _request_ids() -> Callable[[], str]:
@@ -531,7 +481,7 @@ def create_app(state: ServingState) -> FastAPI:
     app.state.serving = state
     for name, capture in state.captures.items():
         for entity in state.endpoints[name].entities.values():
-            entity.batcher.on_batch = _batch_recorder(capture, name, entity.name)
+            entity.batcher.on_batch = capture.batch_hook(name, entity.name, to_jsonable)
 
     # FastAPI's routes document the invocation paths and answer what the fast routes do not
     # know: a name that is no endpoint or served entity (404), or a path FastAPI redirects.

@@ -13,15 +13,15 @@ model current at flush time, and each request gets its own slice of the predicti
 model that made them.
 
 The batcher knows nothing of what happens to an answer. The application may give it an
-``on_batch`` hook, called with every predicted batch *before* its requests' futures are resolved:
-the inference table spools a whole batch in one write there, so a request is on disk before it
-can be answered.
+``on_batch`` hook, called with every predicted batch *before* any of its requests can be
+answered (a lone request predicted inline is a batch of one): the inference table spools a
+whole batch in one line there, so a request is spooled before it is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,27 +34,35 @@ Answer = tuple[Any, "ServedModel"]
 
 
 class Queued:
-    """A request waiting in a batch.
+    """A request of a predicted batch, as the ``on_batch`` hook sees it.
 
     Attributes:
         scoring: Its rows.
-        request_id: The server's id of the request (for the ``on_batch`` hook).
+        request_id: The server's id of the request.
         started: When the server began on it (``time.perf_counter``).
-        future: Resolved with its slice of the predictions and the model.
     """
 
-    __slots__ = ("future", "request_id", "scoring", "started")
+    __slots__ = ("request_id", "scoring", "started")
+
+    def __init__(self, scoring: Scoring, request_id: str, started: float) -> None:
+        self.scoring = scoring
+        self.request_id = request_id
+        self.started = started
+
+
+class _Waiting(Queued):
+    """A request waiting in a batch; ``future`` gets its slice of the predictions and the model."""
+
+    __slots__ = ("future",)
 
     def __init__(
         self, scoring: Scoring, request_id: str, started: float, future: asyncio.Future[Answer]
     ) -> None:
-        self.scoring = scoring
-        self.request_id = request_id
-        self.started = started
+        super().__init__(scoring, request_id, started)
         self.future = future
 
 
-BatchHook = Callable[[list[Queued], Any, Any, "ServedModel"], None]
+BatchHook = Callable[[Sequence[Queued], Any, Any, "ServedModel"], None]
 """``on_batch(requests, rows, predictions, model)``: the requests of a predicted batch, their rows
 concatenated in that order, the predictions of those rows, the model that made them."""
 
@@ -66,10 +74,10 @@ class Batcher:
         current: Returns the entity's model now (it changes when an alias moves).
         max_rows: Flush once this many rows are queued.
         wait_seconds: The longest a batch waits for requests that have started but not joined.
-        on_batch: Called with every batch predicted for requests that came through
-            :meth:`submit`, before their futures are resolved (not for :meth:`now`'s lone
-            requests, which the caller answers itself). When it raises, each of the batch's
-            requests fails with its error. Settable later as the ``on_batch`` attribute.
+        on_batch: Called with every predicted batch before any of its requests can be answered:
+            before the futures of :meth:`submit`'s requests are resolved, and before
+            :meth:`now` returns a lone request's predictions. When it raises, each of the
+            batch's requests fails with its error. Settable later as the ``on_batch`` attribute.
     """
 
     def __init__(
@@ -84,7 +92,7 @@ class Batcher:
         self._max_rows = max_rows
         self._wait = wait_seconds
         self.on_batch = on_batch
-        self._queue: list[Queued] = []
+        self._queue: list[_Waiting] = []
         self._rows = 0
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -93,7 +101,7 @@ class Batcher:
         self.arriving = 0
         self.batches = 0
 
-    def now(self, scoring: Scoring) -> Answer | None:
+    def now(self, scoring: Scoring, request_id: str = "", started: float = 0.0) -> Answer | None:
         """Predict a lone request at once; None when it must queue (call :meth:`submit`).
 
         A request is predicted inline when it finds nothing queued, nothing arriving, no other
@@ -102,8 +110,11 @@ class Batcher:
         batches keep having company every request queues: under load a model that costs per
         call (a forest: 3 ms for one row, 5 ms for forty) is called once per turn, not twice.
 
+        ``request_id`` and ``started`` are passed on to ``on_batch``, which spools the request
+        (a batch of one) before this returns.
+
         Raises:
-            Exception: Whatever the model raises for these rows.
+            Exception: Whatever the model raises for these rows, or ``on_batch`` for them.
         """
         if self._queue or self._busy or self._crowded or self.arriving > 0:
             return None
@@ -111,7 +122,10 @@ class Batcher:
         asyncio.get_running_loop().call_soon(self._idle)
         model = self._current()
         self.batches += 1
-        return model.predict(scoring.rows, scoring.params, scoring.columns), model
+        predictions = model.predict(scoring.rows, scoring.params, scoring.columns)
+        if self.on_batch is not None:
+            self.on_batch([Queued(scoring, request_id, started)], scoring.rows, predictions, model)
+        return predictions, model
 
     def _idle(self) -> None:
         self._busy = False
@@ -125,7 +139,7 @@ class Batcher:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
-        self._queue.append(Queued(scoring, request_id, started, future))
+        self._queue.append(_Waiting(scoring, request_id, started, future))
         self._rows += len(scoring)
         if self._rows >= self._max_rows:
             self._flush()
@@ -174,7 +188,7 @@ class Batcher:
             queued.future.set_result((predictions[start:end], model))
             start = end
 
-    def _answer_one(self, model: ServedModel, queued: Queued) -> None:
+    def _answer_one(self, model: ServedModel, queued: _Waiting) -> None:
         scoring = queued.scoring
         try:
             predictions = model.predict(scoring.rows, scoring.params, scoring.columns)
@@ -185,7 +199,7 @@ class Batcher:
             queued.future.set_result((predictions, model))
 
     def _reported(
-        self, batch: list[Queued], rows: Any, predictions: Any, model: ServedModel
+        self, batch: list[_Waiting], rows: Any, predictions: Any, model: ServedModel
     ) -> bool:
         """Give a predicted batch to ``on_batch``; False (each request failed) when it raised."""
         if self.on_batch is None:

@@ -1,14 +1,14 @@
 """The inference table of a serving endpoint (``auto_capture_config``): every scored row in Delta.
 
-A server calls ``spool_batch`` for each micro-batch of requests one ``predict`` answered, before
-it answers any of them (``record_request`` for a request predicted alone; ``record_batch`` is
-the same with its arguments checked): it appends one JSON line for the batch's requests and
-records (``capture_spool`` has the format) to a spool file of its own process, a copy into a
-memory-mapped stretch of the file (``_Spool``): a few microseconds per batch, no system call,
-no Delta on the request path. The copied bytes are in the kernel's page cache, which outlives
-the process: a server killed with SIGKILL loses none of the rows it answered. (A machine crash
-can lose the last seconds of page cache; ``fsync=True`` closes that too, at the cost of a disk
-flush per line.)
+A server spools each micro-batch of requests one ``predict`` answered, before it answers any of
+them, through the batcher's hook (``batch_hook``; ``record_request`` for a request predicted
+alone, ``record_batch`` for a batch given by hand, checked): one JSON line for the batch's
+requests and records (``capture_spool`` has the format), appended to a spool file of its own
+process as a copy into a memory-mapped stretch of the file (``_Spool``): a few microseconds per
+batch, no system call, no Delta on the request path. The copied bytes are in the kernel's page
+cache, which outlives the process: a server killed with SIGKILL loses none of the rows it
+answered. (A machine crash can lose the last seconds of page cache; ``fsync=True`` closes that
+too, at the cost of a disk flush per line.)
 
 Two ways to turn the spool into Delta rows, in the row shape of DESIGN §7 that batch inference
 writes too (the input columns flattened, ``prediction``, ``model_id``, ``timestamp``,
@@ -47,10 +47,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -64,10 +64,14 @@ from lakestack.serving.capture_spool import (
     HEADER_KEY,
     RESERVED_COLUMNS,
     Contexts,
+    batch_hook,
     batch_line,
     decode,
     record_lines,
 )
+
+if TYPE_CHECKING:
+    from lakestack.serving.batching import BatchHook
 
 __all__ = [
     "FIELDS",
@@ -548,66 +552,33 @@ class _Recorder:
                 f"codes with counts adding up to {sum(counts)} for {records} records; give one "
                 "of each per request, counts that add up to the records; nothing was recorded"
             )
-        self.spool_batch(
-            self.context(endpoint_name, served_entity, model_id, columns),
-            columns,
-            request_ids,
-            client_request_ids,
-            counts,
-            execution_times_ms,
-            rows,
-            predictions,
-            status_codes,
-        )
-
-    def context(
-        self, endpoint_name: str, served_entity: str, model_id: str, columns: Sequence[str]
-    ) -> str:
-        """The ``context`` of ``spool_batch`` for one endpoint, served entity, model version and
-        input columns (made once per combination).
-
-        Raises:
-            InferenceError: An input column has the name of a column the table adds.
-        """
-        return self._contexts.get(endpoint_name, served_entity, model_id, columns)
-
-    def spool_batch(
-        self,
-        context: str,
-        columns: Sequence[str],
-        request_ids: Sequence[str],
-        client_request_ids: Sequence[str | None],
-        counts: Sequence[int],
-        execution_times_ms: Sequence[float],
-        rows: Any,
-        predictions: Any,
-        status_codes: Sequence[int] | None = None,
-    ) -> None:
-        """``record_batch`` for a caller whose batch is consistent by construction: the server's
-        micro-batch hook, which runs before a batch's requests are answered and so spends
-        nothing on checks.
-
-        The caller guarantees what ``record_batch`` checks: one entry per request in each
-        sequence, ``counts`` adding up to the records, and a ``context`` from :meth:`context`.
-        Execution times may be unrounded: the table keeps them to the microsecond.
-
-        Raises:
-            InferenceError: A value JSON cannot represent. Nothing is spooled.
-        """
         line = batch_line(
             self.table_name,
-            context,
+            self._contexts.get(endpoint_name, served_entity, model_id, columns),
             columns,
             request_ids,
             client_request_ids,
             counts,
             execution_times_ms,
-            [200] * len(request_ids) if status_codes is None else status_codes,
+            [200] * requests if status_codes is None else status_codes,
             rows,
             predictions,
             timestamp_ms=int(time.time() * 1000),
         )
-        self._append(line, len(rows))
+        self._append(line, records)
+
+    def batch_hook(
+        self, endpoint_name: str, served_entity: str, jsonable: Callable[[Any], Any]
+    ) -> BatchHook:
+        """The ``on_batch`` hook of a served entity of ``endpoint_name`` (``Batcher``): each
+        predicted batch spooled as one line before any of its requests is answered, without
+        ``record_batch``'s checks (the batcher's batches are consistent by construction).
+
+        ``jsonable`` makes predictions other than a numpy array JSON (the server's answer).
+        """
+        return batch_hook(
+            self.table_name, self._contexts, self._append, endpoint_name, served_entity, jsonable
+        )
 
     def record(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Spool scored rows; when this returns they survive the death of the process.

@@ -548,8 +548,8 @@ def ab_line(request_id: str, a: float) -> bytes:
 
 def test_a_closed_spool_is_cut_to_its_data(spool: Path) -> None:
     spooler = Spooler.open(TABLE, spool)
-    spooler.spool_batch(spooler.context("iris", "v3", "m.s.iris/3", ["a", "b"]), ["a", "b"],
-                        ["r-1"], [None], [1], [0.5], np.array([[1.0, 0.0]]), np.array([10]))  # fmt: skip
+    spooler.record_request("r-1", None, "iris", "v3", "m.s.iris/3", ["a", "b"],
+                           np.array([[1.0, 0.0]]), np.array([10]), execution_time_ms=0.5)  # fmt: skip
     path = spooler.spool_path
     assert path.stat().st_size >= 2**20  # room allocated ahead of the data, read as zeros
 
@@ -585,8 +585,8 @@ def test_a_reader_never_takes_a_line_still_being_copied_into_a_live_spool(
     catalog: Catalog, spool: Path
 ) -> None:
     spooler = Spooler.open(TABLE, spool)  # alive: the writer follows it, never claims it
-    spooler.spool_batch(spooler.context("iris", "v3", "m.s.iris/3", ["a", "b"]), ["a", "b"],
-                        ["r-1"], [None], [1], [0.5], np.array([[1.0, 0.0]]), np.array([10]))  # fmt: skip
+    spooler.record_request("r-1", None, "iris", "v3", "m.s.iris/3", ["a", "b"],
+                           np.array([[1.0, 0.0]]), np.array([10]), execution_time_ms=0.5)  # fmt: skip
     end = len(spooler.spool_path.read_bytes().split(b"\0", 1)[0])
     line = ab_line("r-2", 2.0)
     fd = os.open(spooler.spool_path, os.O_WRONLY)

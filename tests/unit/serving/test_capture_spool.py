@@ -4,6 +4,7 @@ format and the earlier ones)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,16 @@ import pyarrow as pa
 import pytest
 
 from lakestack.errors import InferenceError
-from lakestack.serving.capture_spool import FORMAT, Contexts, batch_line, decode, record_lines
+from lakestack.serving.batching import Queued
+from lakestack.serving.capture_spool import (
+    FORMAT,
+    Contexts,
+    batch_hook,
+    batch_line,
+    decode,
+    record_lines,
+)
+from lakestack.serving.protocol import Scoring
 
 TABLE = "main.ml.iris_payload"
 IRIS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -114,6 +124,54 @@ def test_a_batch_line_becomes_one_row_per_record_of_each_request() -> None:
     assert table.column("execution_time_ms").to_pylist() == [0.5, 0.75, 0.75, 1.0]
     assert set(table.column("timestamp").to_pylist()) == {table.column("timestamp")[0].as_py()}
     assert table.schema.field("client_request_id").type == pa.string()
+
+
+class _Model:
+    model_id = "main.ml.iris/1"
+
+
+def hooked(rows: Any, predictions: Any, jsonable: Any = None) -> list[bytes]:
+    """The lines the server's batch hook spools for three requests of the given rows (the
+    second has two records), predicted together."""
+    lines: list[bytes] = []
+    hook = batch_hook(
+        TABLE, Contexts(TABLE), lambda line, _: lines.append(line), "iris", "champion",
+        jsonable or (lambda p: p),
+    )  # fmt: skip
+    numeric = isinstance(rows, np.ndarray)
+    parts = [rows[0:1], rows[1:3], rows[3:4]]
+    batch = [
+        Queued(Scoring(IRIS, part, None, client), f"r-{i}", time.perf_counter())
+        for i, (part, client) in enumerate(zip(parts, ["order-1", None, "order-3"], strict=True))
+    ]
+    hook(batch, rows if numeric else [r for part in parts for r in part], predictions, _Model)  # type: ignore[arg-type]
+    return lines
+
+
+def test_the_batch_hook_spools_what_batch_line_writes() -> None:
+    rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.3, 3.3, 6.0, 2.5], [5.0] * 4])
+    context = Contexts(TABLE).get("iris", "champion", "main.ml.iris/1", IRIS)
+    fast = orjson.loads(hooked(rows, np.array([0, 1, 2, 0]))[0])
+    expected = orjson.loads(batch_line(
+        TABLE, context, IRIS, ["r-0", "r-1", "r-2"], ["order-1", None, "order-3"], [1, 2, 1],
+        fast["ms"], [200] * 3, rows, np.array([0, 1, 2, 0]), timestamp_ms=fast["ts"],
+    ))  # fmt: skip
+
+    assert fast == expected
+    assert all(0 <= ms < 1000 for ms in fast["ms"])
+
+
+def test_the_batch_hook_spools_other_rows_and_predictions_through_batch_line() -> None:
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.3, 3.3, 6.0, 2.5], [5.0] * 4]
+    labels = np.array(["setosa", "versicolor", "virginica", "setosa"], dtype=object)
+
+    [line] = hooked(rows, labels, jsonable=lambda p: p.tolist())
+    table = decode(line, FORMAT, WHERE)
+
+    assert table is not None
+    assert table.column("prediction").to_pylist() == labels.tolist()
+    assert table.column("request_id").to_pylist() == ["r-0", "r-1", "r-1", "r-2"]
+    assert table.column("petal_width").to_pylist() == [0.2, 1.3, 2.5, 5.0]
 
 
 def test_execution_times_are_kept_to_the_microsecond_in_both_readers() -> None:

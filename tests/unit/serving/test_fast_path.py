@@ -70,6 +70,27 @@ def test_a_failing_inline_prediction_raises_to_the_caller() -> None:
         asyncio.run(run())
 
 
+def test_a_lone_request_is_a_batch_of_one_for_the_hook_before_it_is_answered() -> None:
+    model = _model([])
+    seen: list[tuple[list[str], list[float], Any]] = []
+
+    def hook(batch: Any, rows: Any, predictions: Any, used: Any) -> None:
+        seen.append(([q.request_id for q in batch], rows.tolist(), predictions.tolist()))
+
+    batcher = Batcher(lambda: model, max_rows=100, wait_seconds=0, on_batch=hook)
+
+    async def run() -> None:
+        answer = batcher.now(_row(2.0), "r-1", 0.0)
+        assert answer is not None and answer[0].tolist() == [20.0]
+        assert seen == [(["r-1"], [[2.0, 0.0]], [20.0])]  # spooled before now() returned
+        await asyncio.sleep(0)
+        batcher.on_batch = lambda *args: (_ for _ in ()).throw(OSError("disk full"))
+        with pytest.raises(OSError, match="disk full"):  # not spooled: not answered
+            batcher.now(_row(3.0), "r-2", 0.0)
+
+    asyncio.run(run())
+
+
 def _state(tokens: tuple[bytes, ...] = (), **settings: Any) -> ServingState:
     spec = ModelServingEndpointSpec.model_validate(
         {
