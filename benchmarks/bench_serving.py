@@ -43,6 +43,7 @@ FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 MODELS = {"lr": "main.bench.iris_lr", "rf": "main.bench.iris_rf"}
 SIDES = ("lakestack", "capture", "mlflow")
 WRK_INSTALL = "apt-get install -y wrk"
+_SETTLE_SECONDS = 1.5  # after a capture run: its writer's last commit lands before the next run
 
 SETUP = r"""
 import json, sys
@@ -148,14 +149,17 @@ def run(args: Any) -> dict[str, Any]:
         table: list[dict[str, Any]] = []
         samples: dict[str, Any] = {}
         for model in models:
-            for side in sides:
-                if side == "capture" and model != "lr":
-                    continue
-                rows, raw = _measure_side(
-                    work, setup, model, side, concurrency, duration, workers, loadgen, args
+            # lakestack with and without its inference table interleaved, MLflow on its own
+            ours = [s for s in sides if s == "lakestack" or (s == "capture" and model == "lr")]
+            groups = [ours] if ours else []
+            groups += [["mlflow"]] if "mlflow" in sides else []
+            for group in groups:
+                measured = _measure(
+                    work, setup, model, group, concurrency, duration, workers, loadgen, args
                 )
-                table.extend(rows)
-                samples[f"{model}/{side}"] = raw
+                for side in measured:
+                    table.extend(side.rows)
+                    samples[f"{model}/{side.side}"] = side.raw
         summary += _goals(table, models, sides, concurrency)
         summary += foreign_warning(s for raw in samples.values() for s in raw["runs"])
         env = {"loadgen": loadgen, "wrk": _wrk_version() if loadgen == "wrk" else None}
@@ -350,85 +354,138 @@ def _predictions(answer: Any) -> list[int]:
     return out
 
 
-def _measure_side(
+class _Side:
+    """One side's server for one model: started, loaded run by run, summarized, stopped."""
+
+    def __init__(
+        self,
+        work: Path,
+        setup: dict[str, Any],
+        model: str,
+        side: str,
+        workers: int,
+        loadgen: str,
+        args: Any,
+    ) -> None:
+        self.work, self.setup, self.model, self.side = work, setup, model, side
+        self.loadgen, self.args = loadgen, args
+        port = _free_port()
+        cmd, path, env = _server_command(work, setup, model, side, port, workers)
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.name = f"{side}" if side != "capture" else "lakestack + inference table"
+        print(f"  {model} {self.name}: starting {' '.join(cmd[-12:])}", flush=True)
+        self.server = _Server(cmd, work, env, work / f"server-{model}-{side}.log")
+        self.raw: dict[str, Any] = {"runs": [], "command": cmd}
+        self.rows: list[dict[str, Any]] = []
+        self.requests = 0
+        self.ok = False
+        self.body = json.dumps(_payload(setup["sample"][0]))
+        try:
+            timeout = 30 if args.smoke else 180
+            self.raw["startup_s"] = round(
+                self.server.wait_ready(f"http://127.0.0.1:{port}/ping", timeout), 2
+            )
+            answers = [_predictions(_post(self.url, _payload(r))) for r in setup["sample"]]
+        except BaseException:
+            self.server.stop()
+            raise
+        self.ok = [a[0] for a in answers] == setup["expected"][model]
+        self.raw["answers"] = answers
+        self.requests = len(answers)
+
+    def load(self, conc: int, duration: float, measured: bool) -> dict[str, Any]:
+        """One load run at ``conc`` (kept when ``measured``)."""
+        sample = _load(
+            self.url, self.body, conc, duration, self.loadgen, self.work, self.server.proc.pid
+        )
+        self.requests += sample["requests"]
+        if measured:
+            self.raw["runs"].append({"concurrency": conc, **sample})
+        if self.side == "capture":
+            time.sleep(_SETTLE_SECONDS)  # its writer commits the last second before the next run
+        return sample
+
+    def summarize(self, conc: int, runs: list[dict[str, Any]]) -> None:
+        """The table row of the measured runs at ``conc``, printed."""
+        rps = spread([s["rps"] for s in runs])
+        row = {
+            "model": self.model,
+            "side": self.name,
+            "c": conc,
+            "req_s": rps["median"],
+            "req_s_min": rps["min"],
+            "req_s_max": rps["max"],
+            "p50_ms": spread([s["p50_ms"] for s in runs])["median"],
+            "p99_ms": spread([s["p99_ms"] for s in runs])["median"],
+            "server_us_req": spread([s["server_us_req"] for s in runs])["median"],
+            "errors": sum(s["errors"] + s["non2xx"] for s in runs),
+            "loadgen": self.loadgen,
+            "ok": self.ok and all(s["errors"] + s["non2xx"] == 0 for s in runs),
+        }
+        writer = ""
+        if self.side == "capture":
+            row["writer_ms_1k"] = spread([s["writer_ms_1k"] for s in runs])["median"]
+            writer = f", writer {row['writer_ms_1k']:.1f} ms/1k rows"
+        self.rows.append(row)
+        print(
+            f"    {self.model} {self.name} c={conc}: {row['req_s']:.0f} req/s, "
+            f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
+            f"server {row['server_us_req']:.0f} us CPU/req{writer}{_busy(runs)}",
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        """Stop the server gracefully; the capture side's table must then hold every request."""
+        self.raw["requests_sent"] = self.requests
+        self.raw["exit_code"] = self.server.stop()
+        if self.side != "capture":
+            return
+        captured = _captured_rows(self.work, self.model)
+        self.raw["captured_rows"] = captured
+        complete = captured >= self.requests > 0
+        for row in self.rows:
+            row["captured"] = captured
+            row["ok"] = row["ok"] and complete
+        if not complete:
+            print(
+                f"    inference table has {captured} rows for {self.requests} answered requests",
+                flush=True,
+            )
+
+
+def _measure(
     work: Path,
     setup: dict[str, Any],
     model: str,
-    side: str,
+    sides: list[str],
     concurrency: list[int],
     duration: float,
     workers: int,
     loadgen: str,
     args: Any,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    port = _free_port()
-    cmd, path, env = _server_command(work, setup, model, side, port, workers)
-    url = f"http://127.0.0.1:{port}{path}"
-    name = f"{side}" if side != "capture" else "lakestack + inference table"
-    print(f"  {model} {name}: starting {' '.join(cmd[-12:])}", flush=True)
-    server = _Server(cmd, work, env, work / f"server-{model}-{side}.log")
-    raw: dict[str, Any] = {"runs": [], "command": cmd}
-    rows: list[dict[str, Any]] = []
+) -> list[_Side]:
+    """Measure ``sides`` of one model with their servers up together, the runs interleaved:
+    each repetition loads every side once, in turn (the order reversed every other time), so
+    the machine's drift is shared by the sides instead of charged to whichever ran last."""
+    started: list[_Side] = []
     try:
-        raw["startup_s"] = round(
-            server.wait_ready(f"http://127.0.0.1:{port}/ping", 30 if args.smoke else 180), 2
-        )
-        answers = [_predictions(_post(url, _payload(r))) for r in setup["sample"]]
-        ok = [a[0] for a in answers] == setup["expected"][model]
-        raw["answers"] = answers
-        body = json.dumps(_payload(setup["sample"][0]))
-        total_requests = 0
+        for side in sides:
+            started.append(_Side(work, setup, model, side, workers, loadgen, args))
         for conc in concurrency:
-            runs = []
+            runs: dict[str, list[dict[str, Any]]] = {s.side: [] for s in started}
             for i in range(args.warmup + args.repeat):
-                seconds = duration if i >= args.warmup else min(duration, 2.0)
-                sample = _load(url, body, conc, seconds, loadgen, work, server.proc.pid)
-                total_requests += sample["requests"]
-                if i >= args.warmup:
-                    runs.append(sample)
-                    raw["runs"].append({"concurrency": conc, **sample})
-            rps = spread([s["rps"] for s in runs])
-            row = {
-                "model": model,
-                "side": name,
-                "c": conc,
-                "req_s": rps["median"],
-                "req_s_min": rps["min"],
-                "req_s_max": rps["max"],
-                "p50_ms": spread([s["p50_ms"] for s in runs])["median"],
-                "p99_ms": spread([s["p99_ms"] for s in runs])["median"],
-                "server_us_req": spread([s["server_us_req"] for s in runs])["median"],
-                "errors": sum(s["errors"] + s["non2xx"] for s in runs),
-                "loadgen": loadgen,
-                "ok": ok and all(s["errors"] + s["non2xx"] == 0 for s in runs),
-            }
-            if side == "capture":
-                row["writer_ms_1k"] = spread([s["writer_ms_1k"] for s in runs])["median"]
-            rows.append(row)
-            writer = f", writer {row['writer_ms_1k']:.1f} ms/1k rows" if side == "capture" else ""
-            print(
-                f"    c={conc}: {row['req_s']:.0f} req/s, p50 {row['p50_ms']:.2f} ms, "
-                f"p99 {row['p99_ms']:.2f} ms, server {row['server_us_req']:.0f} us CPU/req"
-                f"{writer}{_busy(runs)}",
-                flush=True,
-            )
-        raw["requests_sent"] = total_requests + len(setup["sample"])
+                measured = i >= args.warmup
+                seconds = duration if measured else min(duration, 2.0)
+                for side in started if i % 2 == 0 else started[::-1]:
+                    sample = side.load(conc, seconds, measured)
+                    if measured:
+                        runs[side.side].append(sample)
+            for side in started:
+                side.summarize(conc, runs[side.side])
     finally:
-        raw["exit_code"] = server.stop()
-    if side == "capture":
-        captured = _captured_rows(work, model)
-        raw["captured_rows"] = captured
-        complete = captured >= raw.get("requests_sent", 0) > 0
-        for row in rows:
-            row["captured"] = captured
-            row["ok"] = row["ok"] and complete
-        if not complete:
-            print(
-                f"    inference table has {captured} rows for {raw.get('requests_sent')} "
-                "answered requests",
-                flush=True,
-            )
-    return rows, raw
+        for side in started:
+            side.stop()
+    return started
 
 
 def _busy(runs: list[dict[str, Any]]) -> str:
