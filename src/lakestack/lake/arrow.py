@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from lakestack.errors import ConstraintError, SchemaMismatchError
 
-__all__ = ["as_arrow", "check_not_null", "fit_to_schema", "normalize_schema"]
+__all__ = ["as_arrow", "check_not_null", "fit_to_schema", "normalize_schema", "spark_type"]
 
 
 def as_arrow(data: Any) -> pa.Table:
@@ -137,3 +137,49 @@ def distinct_count(table: pa.Table, keys: Sequence[str]) -> int:
     if len(keys) == 1:
         return int(pc.count_distinct(table.column(keys[0]), mode="all").as_py())
     return int(table.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows)
+
+
+_SPARK_NAMES = {
+    pa.int8(): "tinyint",
+    pa.int16(): "smallint",
+    pa.int32(): "int",
+    pa.int64(): "bigint",
+    pa.uint8(): "smallint",
+    pa.uint16(): "int",
+    pa.uint32(): "bigint",
+    pa.uint64(): "decimal(20,0)",
+    pa.float16(): "float",
+    pa.float32(): "float",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.string(): "string",
+    pa.large_string(): "string",
+    pa.string_view(): "string",
+    pa.binary(): "binary",
+    pa.large_binary(): "binary",
+    pa.binary_view(): "binary",
+    pa.date32(): "date",
+    pa.null(): "void",
+}
+
+
+def spark_type(data_type: pa.DataType) -> str:
+    """The Spark SQL name of an Arrow type, as Databricks prints it: ``bigint``,
+    ``array<string>``, ``struct<a:int,b:double>``, ``map<string,bigint>``."""
+    if pa.types.is_dictionary(data_type):
+        return spark_type(data_type.value_type)
+    name = _SPARK_NAMES.get(data_type)
+    if name is not None:
+        return name
+    if pa.types.is_decimal(data_type):
+        return f"decimal({data_type.precision},{data_type.scale})"
+    if pa.types.is_timestamp(data_type):
+        return "timestamp" if data_type.tz else "timestamp_ntz"
+    if pa.types.is_map(data_type):
+        return f"map<{spark_type(data_type.key_type)},{spark_type(data_type.item_type)}>"
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        return f"array<{spark_type(data_type.value_type)}>"
+    if pa.types.is_struct(data_type):
+        fields = ",".join(f"{f.name}:{spark_type(f.type)}" for f in data_type)
+        return f"struct<{fields}>"
+    return str(data_type)

@@ -9,20 +9,26 @@ a catalog of the warehouse, so ``alias.column.field`` expressions are left alone
 
 Writes are the statements Databricks SQL users write in jobs, mapped onto the catalog:
 ``CREATE CATALOG|SCHEMA``, ``CREATE [OR REPLACE] TABLE ... AS SELECT``, ``CREATE TABLE (...)``,
-``INSERT INTO | INSERT OVERWRITE``, ``DELETE FROM``, ``DROP TABLE|SCHEMA``. Everything else runs
-in DuckDB itself (on an in-memory database, or a scratch file for ``sql_task``).
+``INSERT INTO | INSERT OVERWRITE``, ``DELETE FROM``, ``DROP TABLE|SCHEMA``. So are the statements
+that look the catalog up, with Databricks' output columns: ``DESCRIBE [TABLE] [EXTENDED] t``,
+``DESCRIBE HISTORY t [LIMIT n]``, ``SHOW CATALOGS``, ``SHOW SCHEMAS [IN c]``, ``SHOW TABLES [IN
+c.s]``, ``SHOW COLUMNS IN t``, ``SHOW TBLPROPERTIES t``. Everything else runs in DuckDB itself
+(on an in-memory database, or a scratch file for ``sql_task``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from lakestack.errors import LakeError
+from lakestack.lake.arrow import spark_type
 from lakestack.lake.views import register
 
 if TYPE_CHECKING:
@@ -77,6 +83,17 @@ _INSERT = re.compile(
     rf"^INSERT\s+(INTO|OVERWRITE)\s+(?:TABLE\s+)?({_TABLE})\s*(\([^)]*\))?\s*(.+)$", re.I | re.S
 )
 _DELETE = re.compile(rf"^DELETE\s+FROM\s+({_TABLE})(?:\s+WHERE\s+(.+))?$", re.I | re.S)
+_DESCRIBE_HISTORY = re.compile(
+    rf"^(?:DESCRIBE|DESC)\s+HISTORY\s+({_TABLE})(?:\s+LIMIT\s+(\d+))?$", re.I
+)
+_DESCRIBE = re.compile(
+    rf"^(?:DESCRIBE|DESC)\s+(?:TABLE\s+)?(?:(EXTENDED|FORMATTED)\s+)?({_TABLE})$", re.I
+)
+_SHOW_CATALOGS = re.compile(r"^SHOW\s+CATALOGS$", re.I)
+_SHOW_SCHEMAS = re.compile(rf"^SHOW\s+(?:SCHEMAS|DATABASES)(?:\s+(?:IN|FROM)\s+({_NAME}))?$", re.I)
+_SHOW_TABLES = re.compile(rf"^SHOW\s+TABLES(?:\s+(?:IN|FROM)\s+({_SCHEMA}))?$", re.I)
+_SHOW_COLUMNS = re.compile(rf"^SHOW\s+COLUMNS\s+(?:IN|FROM)\s+({_TABLE})$", re.I)
+_SHOW_PROPERTIES = re.compile(rf"^SHOW\s+TBLPROPERTIES\s+({_TABLE})$", re.I)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -159,6 +176,13 @@ class SqlSession:
             (_CREATE_COLUMNS, self._create_columns),
             (_INSERT, self._insert),
             (_DELETE, self._delete),
+            (_DESCRIBE_HISTORY, self._describe_history),
+            (_DESCRIBE, self._describe),
+            (_SHOW_CATALOGS, self._show_catalogs),
+            (_SHOW_SCHEMAS, self._show_schemas),
+            (_SHOW_TABLES, self._show_tables),
+            (_SHOW_COLUMNS, self._show_columns),
+            (_SHOW_PROPERTIES, self._show_properties),
         ):
             match = pattern.match(text)
             if match:
@@ -333,6 +357,99 @@ class SqlSession:
         commit = next((h for h in table.history(5) if h["version"] == version), None)
         deleted = int((commit or {}).get("metrics", {}).get("num_deleted_rows", 0))
         return pa.table({"num_affected_rows": [deleted]})
+
+    # looking the catalog up ----------------------------------------------------------------
+
+    def _describe(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        """``DESCRIBE [TABLE] [EXTENDED] t``: a row per column; EXTENDED adds the table's
+        details under ``# Detailed Table Information``, as Databricks prints them."""
+        name = _unquote(m.group(2))
+        info = self.catalog.table(name).info
+        types = {f.name: spark_type(f.type) for f in self.catalog.table(name).schema}
+        rows: list[tuple[str, str, str | None]] = [
+            (column, types.get(column, kind), None) for column, kind, _ in info.columns
+        ]
+        if info.partition_by:
+            rows += [("# Partition Information", "", ""), ("# col_name", "data_type", "comment")]
+            rows += [(c, types.get(c, ""), None) for c in info.partition_by]
+        if m.group(1):
+            catalog, schema, table = name.split(".")
+            properties = ",".join(f"{k}={v}" for k, v in sorted(info.properties.items()))
+            rows += [
+                ("", "", ""),
+                ("# Detailed Table Information", "", ""),
+                ("Catalog", catalog, ""),
+                ("Database", schema, ""),
+                ("Table", table, ""),
+                ("Type", "MANAGED", ""),
+                ("Location", info.uri, ""),
+                ("Provider", "delta", ""),
+                ("Version", str(info.version), ""),
+                *([("Comment", info.comment, "")] if info.comment else []),
+                ("Table Properties", f"[{properties}]", ""),
+            ]
+            if info.primary_keys:
+                keys = ", ".join(f"`{k}`" for k in info.primary_keys)
+                rows += [("# Constraints", "", ""), (f"{table}_pk", f"PRIMARY KEY ({keys})", "")]
+        return _rows(["col_name", "data_type", "comment"], rows)
+
+    def _describe_history(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        """``DESCRIBE HISTORY t [LIMIT n]``: the table's commits, newest first."""
+        limit = int(m.group(2)) if m.group(2) else None
+        history = self.catalog.table(_unquote(m.group(1))).history(limit)
+        return pa.table(
+            {
+                "version": pa.array([h["version"] for h in history], pa.int64()),
+                "timestamp": pa.array(
+                    [datetime.fromisoformat(h["timestamp"]) for h in history],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "operation": pa.array([h["operation"] for h in history], pa.string()),
+                "operationParameters": _json_column(h["parameters"] for h in history),
+                "operationMetrics": _json_column(h["metrics"] for h in history),
+                "userMetadata": _json_column(h["metadata"] or None for h in history),
+            }
+        )
+
+    def _show_catalogs(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        return _rows(["catalog"], [(c,) for c in self.catalog.list_catalogs()])
+
+    def _show_schemas(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        """``SHOW SCHEMAS IN c``: the schema names; without a catalog, every ``catalog.schema``."""
+        if m.group(1):
+            names = [s.split(".", 1)[1] for s in self.catalog.list_schemas(_unquote(m.group(1)))]
+        else:
+            names = [s for c in self.catalog.list_catalogs() for s in self.catalog.list_schemas(c)]
+        return _rows(["databaseName"], [(n,) for n in names])
+
+    def _show_tables(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        """``SHOW TABLES IN c.s``: the schema's tables; without a schema, every table of the
+        warehouse, its ``database`` written ``catalog.schema`` (there is no current schema)."""
+        schema = _unquote(m.group(1)) if m.group(1) else None
+        rows = []
+        for info in self.catalog.list_tables(schema):
+            catalog, database, table = info.name.split(".")
+            rows.append((database if schema else f"{catalog}.{database}", table, False))
+        return _rows(["database", "tableName", "isTemporary"], rows)
+
+    def _show_columns(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        schema = self.catalog.table(_unquote(m.group(1))).schema
+        return _rows(["col_name"], [(f.name,) for f in schema])
+
+    def _show_properties(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
+        info = self.catalog.table(_unquote(m.group(1))).info
+        return _rows(["key", "value"], sorted(info.properties.items()))
+
+
+def _rows(columns: list[str], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """A result table from rows (each value typed by its column's first non-null value)."""
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
+
+
+def _json_column(values: Iterable[Any]) -> pa.Array:
+    return pa.array(
+        [None if v is None else json.dumps(v, default=str) for v in values], pa.string()
+    )
 
 
 def _spark_literal(quoted: str, before: str) -> str:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from lakestack.errors import MonitorError
 from lakestack.lake import duck
+from lakestack.lake.arrow import spark_type
 from lakestack.monitoring.drift import column_kind
 
 __all__ = ["NUM_QUANTILES", "TABLE_COLUMN", "TOP_K", "ColumnProfile", "profile_table", "spark_type"]
@@ -65,40 +66,6 @@ class ColumnProfile:
     def as_row(self) -> dict[str, Any]:
         """The profile-table columns of this profile as one row."""
         return asdict(self)
-
-
-def spark_type(data_type: pa.DataType) -> str:
-    """The Spark SQL name of an Arrow type (the ``data_type`` column), e.g. ``bigint``."""
-    if pa.types.is_dictionary(data_type):
-        return spark_type(data_type.value_type)
-    names = {
-        pa.int8(): "tinyint",
-        pa.int16(): "smallint",
-        pa.int32(): "int",
-        pa.int64(): "bigint",
-        pa.uint8(): "smallint",
-        pa.uint16(): "int",
-        pa.uint32(): "bigint",
-        pa.uint64(): "decimal(20,0)",
-        pa.float16(): "float",
-        pa.float32(): "float",
-        pa.float64(): "double",
-        pa.bool_(): "boolean",
-        pa.string(): "string",
-        pa.large_string(): "string",
-        pa.binary(): "binary",
-        pa.large_binary(): "binary",
-        pa.date32(): "date",
-    }
-    if data_type in names:
-        return names[data_type]
-    if pa.types.is_decimal(data_type):
-        return f"decimal({data_type.precision},{data_type.scale})"
-    if pa.types.is_timestamp(data_type):
-        return "timestamp" if data_type.tz else "timestamp_ntz"
-    if pa.types.is_string_view(data_type):
-        return "string"
-    return str(data_type)
 
 
 def profile_table(

@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 
 from lakestack.errors import LakeError, MonitorError
 from lakestack.lake import duck
+from lakestack.lake.arrow import spark_type
 from lakestack.monitoring.drift import column_kind
 from lakestack.monitoring.monitor import ALL_MODELS, BoundMonitor
-from lakestack.monitoring.profile import NUM_QUANTILES, TABLE_COLUMN, TOP_K, spark_type
+from lakestack.monitoring.profile import NUM_QUANTILES, TABLE_COLUMN, TOP_K
 from lakestack.monitoring.quality import (
     MAPE_EPSILON,
     canonical_class,

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from lakestack.errors import MonitorError
+from lakestack.lake.arrow import spark_type
 from lakestack.monitoring import TABLE_COLUMN, profile_table
-from lakestack.monitoring.profile import spark_type
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(5.0, 2.0, 500)
