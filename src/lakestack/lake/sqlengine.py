@@ -364,8 +364,9 @@ class SqlSession:
         """``DESCRIBE [TABLE] [EXTENDED] t``: a row per column; EXTENDED adds the table's
         details under ``# Detailed Table Information``, as Databricks prints them."""
         name = _unquote(m.group(2))
-        info = self.catalog.table(name).info
-        types = {f.name: spark_type(f.type) for f in self.catalog.table(name).schema}
+        table = self.catalog.table(name)
+        info = table.info
+        types = {f.name: spark_type(f.type) for f in table.schema}
         rows: list[tuple[str, str, str | None]] = [
             (column, types.get(column, kind), None) for column, kind, _ in info.columns
         ]
@@ -373,14 +374,14 @@ class SqlSession:
             rows += [("# Partition Information", "", ""), ("# col_name", "data_type", "comment")]
             rows += [(c, types.get(c, ""), None) for c in info.partition_by]
         if m.group(1):
-            catalog, schema, table = name.split(".")
+            catalog, schema, short = name.split(".")
             properties = ",".join(f"{k}={v}" for k, v in sorted(info.properties.items()))
             rows += [
                 ("", "", ""),
                 ("# Detailed Table Information", "", ""),
                 ("Catalog", catalog, ""),
                 ("Database", schema, ""),
-                ("Table", table, ""),
+                ("Table", short, ""),
                 ("Type", "MANAGED", ""),
                 ("Location", info.uri, ""),
                 ("Provider", "delta", ""),
@@ -390,7 +391,7 @@ class SqlSession:
             ]
             if info.primary_keys:
                 keys = ", ".join(f"`{k}`" for k in info.primary_keys)
-                rows += [("# Constraints", "", ""), (f"{table}_pk", f"PRIMARY KEY ({keys})", "")]
+                rows += [("# Constraints", "", ""), (f"{short}_pk", f"PRIMARY KEY ({keys})", "")]
         return _rows(["col_name", "data_type", "comment"], rows)
 
     def _describe_history(self, m: re.Match[str], params: Mapping[str, Any]) -> pa.Table:
