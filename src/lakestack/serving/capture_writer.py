@@ -24,9 +24,18 @@ CPUs (``taskset``, a cpuset) keeps them for requests; an unpinned server's write
 too. ``LAKESTACK_CAPTURE_WRITER_CPUS`` overrides the choice (a CPU list such as ``2,3`` or
 ``4-7``, or ``inherit`` for the server's own CPUs).
 
+It runs at idle priority (Linux ``SCHED_IDLE``, every thread): it gets a CPU only when nothing
+else wants it, and a request's process (or the load generator beside it) waking up takes the CPU
+back at once, where a ``nice``-d writer keeps it for the rest of its slice. Should the writer
+fall more than ``max_lag`` seconds behind (the CPUs saturated for that long), it returns to
+normal priority (``nice 5``) until it has caught up; a process without the right to leave
+``SCHED_IDLE`` (``CAP_SYS_NICE``) exits with ``EXIT_BEHIND`` instead, and ``WriterProcess``
+starts the next writer at normal priority. ``LAKESTACK_CAPTURE_WRITER_PRIORITY=normal`` keeps
+it at ``nice 5`` throughout.
+
 Run it by hand as ``python -m lakestack.serving.capture_writer --warehouse W --spool-dir D``
-(``--parent-pid``, ``--flush-seconds``, ``--compact-every``, ``--cpus``; the catalog's storage
-options as JSON in
+(``--parent-pid``, ``--flush-seconds``, ``--compact-every``, ``--cpus``, ``--priority``,
+``--max-lag``, ``--behind``; the catalog's storage options as JSON in
 ``LAKESTACK_CAPTURE_STORAGE_OPTIONS``, never on the command line).
 """
 
@@ -62,18 +71,26 @@ from lakestack.serving.capture import (
 __all__ = [
     "COMPACT_EVERY",
     "CPUS_ENV",
+    "EXIT_BEHIND",
+    "MAX_LAG_SECONDS",
+    "PRIORITY_ENV",
     "STORAGE_ENV",
     "CaptureWriter",
     "WriterProcess",
     "main",
     "start_writer",
     "writer_cpus",
+    "writer_priority",
 ]
 
 log = logging.getLogger(__name__)
 
 STORAGE_ENV = "LAKESTACK_CAPTURE_STORAGE_OPTIONS"
 CPUS_ENV = "LAKESTACK_CAPTURE_WRITER_CPUS"
+PRIORITY_ENV = "LAKESTACK_CAPTURE_WRITER_PRIORITY"
+EXIT_BEHIND = 3  # the writer fell behind at idle priority and may not leave it: restart it
+MAX_LAG_SECONDS = 30.0
+_NICE = 5
 _WRITER_LOCK = ".writer.lock"
 _POLL_SECONDS = 0.1  # how often pending bytes are looked at between timed writes
 _FINAL_ATTEMPTS = 3
@@ -87,6 +104,71 @@ class _Tail:
     spool: _Spool
     writer: _Writer | None  # None: not ours to write while its owner lives (a ``Capture``'s)
     offset: int | None = None  # None: ask the table (at first, and after a failed write)
+
+
+class _Priority:
+    """The writer's CPU priority: idle while it keeps up, normal while it is behind.
+
+    Args:
+        idle: Run at idle priority whenever caught up (False: always normal).
+        max_lag: Return to normal priority once the rows have waited this many seconds.
+        behind: Start at normal priority (the previous writer fell behind).
+    """
+
+    def __init__(self, *, idle: bool, max_lag: float = MAX_LAG_SECONDS, behind: bool = False):
+        self.wanted_idle = idle
+        self.max_lag = max_lag
+        self.idle = False
+        self.stuck = threading.Event()  # behind at idle priority, not allowed to leave it
+        if idle and not behind:
+            self.caught_up()
+
+    def caught_up(self) -> None:
+        """The writer has written what was waiting: back to idle priority, if wanted."""
+        if self.wanted_idle and not self.idle:
+            self.idle = _set_priority(idle=True)
+
+    def lagging(self, lag: float) -> None:
+        """The oldest unwritten row may have waited ``lag`` seconds: past ``max_lag``, return
+        to normal priority, or mark the writer ``stuck`` when that is not permitted."""
+        if not self.idle or lag <= self.max_lag:
+            return
+        if _set_priority(idle=False):
+            self.idle = False
+            log.warning(
+                "behind by %.0f s at idle priority: at normal priority until caught up (give "
+                "the writer CPUs of its own with %s)",
+                lag,
+                CPUS_ENV,
+            )
+        elif not self.stuck.is_set():
+            log.warning(
+                "behind by %.0f s at idle priority and not permitted to leave it: exiting for a "
+                "writer at normal priority",
+                lag,
+            )
+            self.stuck.set()
+
+
+def _set_priority(*, idle: bool) -> bool:
+    """Put every thread of this process at idle (``SCHED_IDLE``) or normal (``SCHED_OTHER``)
+    priority. False when not done: not permitted (leaving ``SCHED_IDLE`` takes
+    ``CAP_SYS_NICE``), or no ``SCHED_IDLE`` on this platform."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return not idle
+    policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+    done: set[int] = set()
+    try:
+        while True:  # a thread may start another meanwhile (it inherits the policy of the time)
+            threads = {int(tid) for tid in os.listdir("/proc/self/task")}.difference(done)
+            if not threads:
+                return True
+            for tid in threads:
+                with contextlib.suppress(ProcessLookupError):  # the thread has ended
+                    os.sched_setscheduler(tid, policy, os.sched_param(0))
+                done.add(tid)
+    except PermissionError:
+        return False
 
 
 class CaptureWriter:
@@ -112,6 +194,7 @@ class CaptureWriter:
         self.compact_every = compact_every
         self.compact_target = compact_target
         self.rows_written = 0
+        self.interrupt = threading.Event()  # set: stop the pass after the current commit
         self._writers: dict[str, _Writer] = {}
         self._tails: dict[Path, _Tail] = {}
 
@@ -205,7 +288,7 @@ class CaptureWriter:
         # never stop under load, committing back to back a few hundred rows each time (a
         # commit costs about the same for 100 rows as for 10,000).
         target = tail.spool.size()
-        while start < target:
+        while start < target and not self.interrupt.is_set():
             end, rows = tail.writer.flush(tail.spool, start)
             self.rows_written += rows
             if end == start:
@@ -241,17 +324,33 @@ class CaptureWriter:
         flush_seconds: float = 1.0,
         flush_bytes: int = 4 * 2**20,
         parent_pid: int | None = None,
+        priority: _Priority | None = None,
     ) -> bool:
         """Write until ``stopping`` is set or the parent process is gone, then write the rest.
 
         Holds ``.writer.lock`` while it runs (waits for a previous writer to finish first).
+        With a ``priority``, drops to idle priority whenever caught up and rises when behind;
+        when it may not rise (``priority.stuck``), stops after the current commit and leaves
+        the rest to the next writer.
 
         Returns:
             True when everything was written at the end.
         """
+        if priority is not None:
+            self.interrupt = priority.stuck
+        written_to = time.monotonic()  # every row spooled before then is in the table
 
         def done() -> bool:
-            return stopping.is_set() or (parent_pid is not None and os.getppid() != parent_pid)
+            return (
+                stopping.is_set()
+                or self.interrupt.is_set()
+                or (parent_pid is not None and os.getppid() != parent_pid)
+            )
+
+        def watch_lag() -> None:  # a thread of its own: the pass itself may be what is slow
+            assert priority is not None
+            while not stopping.wait(1.0) and not priority.stuck.is_set():
+                priority.lagging(time.monotonic() - written_to)
 
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         lock = os.open(self.spool_dir / _WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -264,19 +363,29 @@ class CaptureWriter:
                     if done():  # another writer still has the folder; it writes the rest
                         return True
                     stopping.wait(_POLL_SECONDS)
+            if priority is not None and priority.wanted_idle:
+                threading.Thread(target=watch_lag, name="lag", daemon=True).start()
             failures = 0
             last = 0.0
             while not done():
-                due = time.monotonic() - last >= flush_seconds
-                if due or (failures == 0 and self.pending_bytes() >= flush_bytes):
-                    last = time.monotonic()
-                    if self.write_once():
+                now = time.monotonic()
+                pending = self.pending_bytes()
+                if pending == 0:
+                    written_to = now
+                if now - last >= flush_seconds or (failures == 0 and pending >= flush_bytes):
+                    last = now
+                    if self.write_once() and not self.interrupt.is_set():
+                        written_to = last
+                        if priority is not None and self.pending_bytes() < flush_bytes:
+                            priority.caught_up()
                         failures = 0
                         self.compact()
-                    else:
+                    elif not self.interrupt.is_set():
                         last += _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
                         failures += 1
                 stopping.wait(_POLL_SECONDS)
+            if self.interrupt.is_set():
+                return False
             for attempt in range(_FINAL_ATTEMPTS):
                 if self.write_once():
                     if stopping.is_set():  # a graceful stop; a killed server's writer hurries
@@ -303,9 +412,10 @@ class WriterProcess:
         )
         self._watch.start()
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self, *, behind: bool = False) -> subprocess.Popen[bytes]:
+        command = [*self._command, "--behind"] if behind else self._command
         return subprocess.Popen(
-            self._command, env=self._env, stdin=subprocess.DEVNULL, start_new_session=True
+            command, env=self._env, stdin=subprocess.DEVNULL, start_new_session=True
         )
 
     def _watchdog(self) -> None:
@@ -313,7 +423,15 @@ class WriterProcess:
         rows wait in the spools)."""
         while not self._stopping.wait(1.0):
             code = self.process.poll()
-            if code is not None and not self._stopping.is_set():
+            if code is None or self._stopping.is_set():
+                continue
+            if code == EXIT_BEHIND:
+                log.info(
+                    "the capture writer of %s fell behind; the next one starts at normal priority",
+                    self.spool_dir,
+                )
+                self.process = self._start(behind=True)
+            else:
                 log.warning(
                     "the capture writer of %s exited with %s; starting a new one",
                     self.spool_dir,
@@ -374,6 +492,7 @@ def start_writer(
     cpus = writer_cpus()
     if cpus is not None:
         command += ["--cpus", _cpu_list(cpus)]
+    command += ["--priority", writer_priority()]
     env = dict(os.environ)
     env[STORAGE_ENV] = json.dumps(dict(storage_options or {}))
     return WriterProcess(command, env, Path(spool_dir))
@@ -385,7 +504,7 @@ def writer_cpus() -> set[int] | None:
     A process pinned to some of the machine's CPUs leaves its writer the others, so that the
     writer's Arrow and Delta work never competes with the requests on the CPUs the operator
     reserved for them (a child inherits its parent's pinning). An unpinned process, or one
-    pinned to every CPU, keeps its writer beside it (the writer runs at ``nice 5``).
+    pinned to every CPU, keeps its writer beside it (at idle priority, ``writer_priority``).
     ``LAKESTACK_CAPTURE_WRITER_CPUS`` decides instead when set: a CPU list (``2,3``, ``4-7``)
     or ``inherit``.
 
@@ -401,6 +520,19 @@ def writer_cpus() -> set[int] | None:
         return None
     others = set(range(os.cpu_count() or 1)).difference(os.sched_getaffinity(0))
     return others or None
+
+
+def writer_priority() -> str:
+    """The priority of a writer started by this process: ``idle`` (the default: idle whenever
+    caught up) or ``normal`` (``nice 5`` throughout), from ``LAKESTACK_CAPTURE_WRITER_PRIORITY``.
+
+    Raises:
+        UsageError: ``LAKESTACK_CAPTURE_WRITER_PRIORITY`` is neither ``idle`` nor ``normal``.
+    """
+    chosen = os.environ.get(PRIORITY_ENV, "").strip() or "idle"
+    if chosen not in ("idle", "normal"):
+        raise UsageError(f"{PRIORITY_ENV} must be idle or normal, not '{chosen}'; fix or unset it")
+    return chosen
 
 
 def _parse_cpus(text: str, where: str) -> set[int]:
@@ -443,6 +575,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compact-every", type=int, default=COMPACT_EVERY, help="commits per compaction (0: off)"
     )
     parser.add_argument("--cpus", default=None, help="a CPU list to run on, such as 2,3 or 4-7")
+    parser.add_argument(
+        "--priority",
+        choices=("idle", "normal"),
+        default="idle",
+        help="idle: SCHED_IDLE whenever caught up; normal: nice 5 throughout",
+    )
+    parser.add_argument(
+        "--max-lag",
+        type=float,
+        default=MAX_LAG_SECONDS,
+        help="seconds rows may wait before an idle writer returns to normal priority",
+    )
+    parser.add_argument(
+        "--behind", action="store_true", help="start at normal priority (the last writer lagged)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="capture writer: %(message)s")
     if args.cpus:
@@ -452,11 +599,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     with contextlib.suppress(OSError):
-        os.nice(5)  # the request path comes first; the spool absorbs the delay
+        os.nice(_NICE)  # the request path comes first; the spool absorbs the delay
+    priority = _Priority(idle=args.priority == "idle", max_lag=args.max_lag, behind=args.behind)
     options = json.loads(os.environ.get(STORAGE_ENV) or "{}")
     catalog = Catalog(args.warehouse, options or None)
     writer = CaptureWriter(catalog, args.spool_dir, compact_every=args.compact_every)
-    complete = writer.run(stopping, flush_seconds=args.flush_seconds, parent_pid=args.parent_pid)
+    complete = writer.run(
+        stopping, flush_seconds=args.flush_seconds, parent_pid=args.parent_pid, priority=priority
+    )
+    if priority.stuck.is_set():
+        return EXIT_BEHIND
     return 0 if complete else 1
 
 
