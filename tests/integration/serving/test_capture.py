@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -496,6 +497,36 @@ async def post_together(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[st
     answers = await post_all(app, bodies)
     assert [status for status, _, _ in answers] == [200] * len(bodies), answers
     return [(request_id, answer["predictions"]) for _, request_id, answer in answers]
+
+
+def test_the_table_keeps_thirty_minutes_of_log_and_delta_deletes_older_log_files(
+    catalog: Catalog, spool: Path
+) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    spooler.record([row(0)])
+    assert CaptureWriter(catalog, spool).write_once()
+    table = catalog.table(TABLE)
+    configuration = table.delta().metadata().configuration
+    assert configuration["delta.checkpointInterval"] == "10"
+    assert configuration["delta.logRetentionDuration"] == "interval 30 minutes"
+
+    table.set_properties({"delta.logRetentionDuration": "interval 1 second"})  # the owner's
+    writer = CaptureWriter(catalog, spool, compact_every=0)  # a new writer keeps it
+    for i in range(1, 25):  # a commit each
+        spooler.record([row(i)])
+        assert writer.write_once()
+        if i == 12:
+            time.sleep(1.5)  # the first 13 commits' log files expire
+    spooler.close()
+
+    assert table.delta().metadata().configuration["delta.logRetentionDuration"] == (
+        "interval 1 second"
+    )
+    kept = sorted(int(p.stem) for p in Path(table.uri, "_delta_log").glob("*.json"))
+    # the commits expired before the sleep are gone up to a checkpoint; all since are there
+    assert 0 < kept[0] < 15
+    assert kept == list(range(kept[0], catalog.table(TABLE).version + 1))
+    assert sorted(request_ids(catalog)) == sorted(f"req-{i}" for i in range(25))
 
 
 def test_concurrent_requests_are_one_spool_line_and_a_row_per_record(
