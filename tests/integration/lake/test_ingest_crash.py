@@ -124,13 +124,19 @@ def test_runs_killed_at_random_moments_converge_to_exactly_once(tmp_path: Path) 
             command(warehouse, source, 1), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         # kill a few commits in, at a random moment of the batch cycle (reading, writing the
-        # Delta files, committing, recording), whatever the speed of the machine
+        # Delta files, committing, recording), whatever the speed of the machine: the cycle is
+        # timed between the commits seen, so that the kill lands within the next batch, while
+        # there are files left (a batch takes about 10 ms on a fast machine)
         wanted = commits + rng.randint(1, 3)
-        while process.poll() is None and (
-            not log.exists() or len(list(log.glob("*.json"))) < wanted
-        ):
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.06))
+        seen, seen_at, cycle = commits, time.monotonic(), 0.01
+        while process.poll() is None and seen < wanted:
+            time.sleep(0.001)
+            now = len(list(log.glob("*.json"))) if log.exists() else 0
+            if now > seen:
+                if seen > commits:
+                    cycle = (time.monotonic() - seen_at) / (now - seen)
+                seen, seen_at = now, time.monotonic()
+        time.sleep(rng.uniform(0, cycle))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -141,7 +147,7 @@ def test_runs_killed_at_random_moments_converge_to_exactly_once(tmp_path: Path) 
     )
     assert final.files >= 4  # at least the files added after the last attempt
     assert_exactly_once(warehouse, expected)
-    assert kills >= 3
+    assert kills >= 3, kills
 
 
 def test_two_runs_at_once_share_the_work_without_duplicates(tmp_path: Path) -> None:
