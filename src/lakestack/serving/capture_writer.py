@@ -46,6 +46,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -366,7 +367,7 @@ class CaptureWriter:
             if priority is not None and priority.wanted_idle:
                 threading.Thread(target=watch_lag, name="lag", daemon=True).start()
             failures = 0
-            last = 0.0
+            last = -math.inf  # the first pass at once: a stopped server may have left rows
             while not done():
                 now = time.monotonic()
                 pending = self.pending_bytes()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,12 @@ import pytest
 
 from lakestack.errors import UsageError
 from lakestack.lake import Catalog
+from lakestack.serving import capture_writer
 from lakestack.serving.capture import Spooler
 from lakestack.serving.capture_writer import (
     PRIORITY_ENV,
     STORAGE_ENV,
+    CaptureWriter,
     WriterProcess,
     start_writer,
     writer_priority,
@@ -121,6 +124,26 @@ def test_every_thread_of_the_writer_runs_at_idle_priority(catalog: Catalog, spoo
         spooler.close()
         assert writer.stop() == 0
     assert written(catalog) == {"req-0"}
+
+
+def test_the_first_pass_starts_at_once_on_a_machine_booted_seconds_ago(
+    catalog: Catalog, spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooler = Spooler.open(TABLE, spool)
+    spooler.record([row(0)])  # left by a server that stopped before its writer wrote it
+    spooler.close()
+    booted_at = time.perf_counter() - 5.0  # the monotonic clock counts from boot
+    monkeypatch.setattr(capture_writer.time, "monotonic", lambda: time.perf_counter() - booted_at)
+    stopping = threading.Event()
+    runner = threading.Thread(
+        target=CaptureWriter(catalog, spool).run, args=(stopping,), kwargs={"flush_seconds": 3600}
+    )
+    runner.start()
+    try:
+        eventually(lambda: written(catalog) == {"req-0"}, "the first pass", timeout=20)
+    finally:
+        stopping.set()
+        runner.join(60)
 
 
 def test_a_writer_behind_returns_to_normal_priority(catalog: Catalog, spool: Path) -> None:
