@@ -7,7 +7,11 @@ prints requests and latency percentiles) at each concurrency. Sides:
 
 * ``lakestack``: ``lakestack serve -t dev --endpoint iris-<model>`` (the inference table off);
 * ``capture``: the same with the endpoint's ``auto_capture_config`` on (LogisticRegression);
-* ``mlflow``: ``mlflow models serve -m models:/<name>/1 --env-manager local -w N``.
+* ``mlflow``: ``mlflow models serve -m models:/<name>/1 --env-manager local -w N``;
+* ``floor``: a server that answers every request with the same bytes, without parsing the
+  body or predicting (uvloop and httptools, as ``lakestack serve``): what this host's loopback
+  and scheduler cost a Python server per request, measured once, not per model. The latency
+  goals are read against it: a p99 below the floor's is out of any server's reach here.
 
 Every side must answer the sample flowers with the classes scikit-learn predicts (``ok``), and
 the capture side's table must hold one row per answered request after a graceful stop. Beside
@@ -41,9 +45,48 @@ __all__ = ["run"]
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 MODELS = {"lr": "main.bench.iris_lr", "rf": "main.bench.iris_rf"}
-SIDES = ("lakestack", "capture", "mlflow")
+SIDES = ("lakestack", "capture", "mlflow", "floor")
 WRK_INSTALL = "apt-get install -y wrk"
 _SETTLE_SECONDS = 1.5  # after a capture run: its writer's last commit lands before the next run
+
+# The floor side: an HTTP/1.1 server that answers every request with the same small JSON
+# body, on uvloop with httptools' parser, as ``lakestack serve`` runs. argv: the port.
+FLOOR = r"""
+import asyncio, sys
+import httptools, uvloop
+
+ANSWER = b'{"predictions": [0]}'
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+KEEP = HEAD % len(ANSWER) + b"\r\n" + ANSWER
+CLOSE = HEAD % len(ANSWER) + b"connection: close\r\n\r\n" + ANSWER
+
+
+class Floor(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.parser = httptools.HttpRequestParser(self)
+
+    def data_received(self, data):
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()
+
+    def on_message_complete(self):
+        if self.parser.should_keep_alive():
+            self.transport.write(KEEP)
+        else:
+            self.transport.write(CLOSE)
+            self.transport.close()
+
+
+async def main(port):
+    server = await asyncio.get_running_loop().create_server(Floor, "127.0.0.1", port)
+    await server.serve_forever()
+
+
+uvloop.run(main(int(sys.argv[1])))
+"""
 
 SETUP = r"""
 import json, sys
@@ -126,7 +169,7 @@ def run(args: Any) -> dict[str, Any]:
     p = args.params
     smoke = args.smoke
     models = _list(p.get("models"), ["lr"] if smoke else ["lr", "rf"])
-    sides = _list(p.get("sides"), ["lakestack", "capture"] if smoke else list(SIDES))
+    sides = _list(p.get("sides"), ["lakestack", "capture", "floor"] if smoke else list(SIDES))
     concurrency = [
         int(c) for c in _list(p.get("concurrency"), ["1", "8"] if smoke else ["1", "8", "64"])
     ]
@@ -148,6 +191,12 @@ def run(args: Any) -> dict[str, Any]:
         setup = _setup(work, models, args.timeout)
         table: list[dict[str, Any]] = []
         samples: dict[str, Any] = {}
+        if "floor" in sides:  # once: it answers the same whatever the model
+            (floor,) = _measure(
+                work, setup, "-", ["floor"], concurrency, duration, workers, loadgen, args
+            )
+            table.extend(floor.rows)
+            samples["floor"] = floor.raw
         for model in models:
             # lakestack with and without its inference table interleaved, MLflow on its own
             ours = [s for s in sides if s == "lakestack" or (s == "capture" and model == "lr")]
@@ -244,6 +293,8 @@ def _server_command(
     work: Path, setup: dict[str, Any], model: str, side: str, port: int, workers: int
 ) -> tuple[list[str], str, dict[str, str]]:
     env = bench_env()
+    if side == "floor":
+        return [*_cpu(0), sys.executable, "-c", FLOOR, str(port)], "/invocations", env
     if side == "mlflow":
         env["MLFLOW_TRACKING_URI"] = setup["tracking_uri"]
         # mlflow starts ``uvicorn`` by name: the venv's bin must be on PATH
@@ -389,7 +440,8 @@ class _Side:
         except BaseException:
             self.server.stop()
             raise
-        self.ok = [a[0] for a in answers] == setup["expected"][model]
+        # the floor answers without a model: it only has to answer
+        self.ok = side == "floor" or [a[0] for a in answers] == setup["expected"][model]
         self.raw["answers"] = answers
         self.requests = len(answers)
 
@@ -688,6 +740,13 @@ def _goals(
                 met = rps is not None and rps >= 3 if c == 64 else None
                 goal = "goal >= 3x req/s at c=64" if c == 64 else "no goal"
             verdict = "" if met is None else (" MET" if met else " NOT MET")
+            floor = by.get(("-", "floor", c))
+            if model == "lr" and floor:
+                reach = floor["p99_ms"] / peer["p99_ms"]
+                shown = f"{reach:.2f}x" if reach >= 0.01 else "< 0.01x"
+                verdict += f"; the floor's p99 {floor['p99_ms']:.2f} ms is {shown} MLflow's"
+                if reach > 0.1:
+                    verdict += " (the p99 goal is below this host's floor)"
             lines.append(
                 f"{label} c={c}: lakestack/mlflow req/s {rps}x, p99 {p99}x ({goal}){verdict}"
             )

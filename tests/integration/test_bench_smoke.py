@@ -123,9 +123,37 @@ def test_serving_sides_run_and_capture_everything(harness: ModuleType) -> None:
         ("lakestack", 8),
         ("lakestack + inference table", 1),
         ("lakestack + inference table", 8),
+        ("floor", 1),
+        ("floor", 8),
     }, result["summary"]
     assert all(row["ok"] for row in result["table"]), result["summary"]
     assert any(line.startswith("inference table on/off") for line in result["summary"])
+
+
+def test_the_serving_goals_read_the_p99_against_the_hosts_floor() -> None:
+    goals = _bench_module("bench_serving")._goals
+
+    def row(model: str, side: str, req_s: float, p99_ms: float) -> dict[str, object]:
+        return {"model": model, "side": side, "c": 1, "req_s": req_s, "p99_ms": p99_ms, "ok": True}
+
+    table = [row("lr", "lakestack", 5000, 0.5), row("lr", "mlflow", 400, 3.0)]
+    sides = ["lakestack", "mlflow", "floor"]
+    assert goals(table, ["lr"], sides, [1]) == [
+        "LogisticRegression c=1: lakestack/mlflow req/s 12.5x, p99 0.17x"
+        " (goal >= 10x req/s and p99 <= 0.1x) NOT MET"
+    ]
+    floor = row("-", "floor", 11000, 0.4)
+    assert goals([*table, floor], ["lr"], sides, [1]) == [
+        "LogisticRegression c=1: lakestack/mlflow req/s 12.5x, p99 0.17x"
+        " (goal >= 10x req/s and p99 <= 0.1x) NOT MET; the floor's p99 0.40 ms is 0.13x"
+        " MLflow's (the p99 goal is below this host's floor)"
+    ]
+    floor["p99_ms"] = 0.25
+    assert goals([*table, floor], ["lr"], sides, [1])[0].endswith(
+        "NOT MET; the floor's p99 0.25 ms is 0.08x MLflow's"
+    )
+    floor["p99_ms"] = 0.02
+    assert goals([*table, floor], ["lr"], sides, [1])[0].endswith("is < 0.01x MLflow's")
 
 
 def test_monitoring_refreshes_and_drift_run(harness: ModuleType) -> None:
