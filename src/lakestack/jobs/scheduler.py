@@ -38,7 +38,7 @@ from lakestack.state.base import StateStore
 
 if TYPE_CHECKING:
     from lakestack.lake.catalog import Catalog
-    from lakestack.lake.ingest_files import Location
+    from lakestack.lake.ingest_source import Location
 
 __all__ = [
     "FILE_ARRIVAL",
@@ -440,7 +440,7 @@ class _FileWatch(_Watch):
 
     def _list(self) -> dict[str, tuple[int, int]]:
         """``{relative path: (size, mtime_ns)}`` under the URL; empty while it is missing."""
-        from lakestack.lake.ingest_files import list_files
+        from lakestack.lake.ingest_source import list_files
 
         location = self._locate()
         if location is None:
@@ -456,7 +456,7 @@ class _FileWatch(_Watch):
             return self.location
         import pyarrow.fs as pafs
 
-        from lakestack.lake.ingest_files import open_location, resolve_source
+        from lakestack.lake.ingest_source import open_location, resolve_source
         from lakestack.lake.volumes import is_volume_path
 
         url, catalog = self.spec.url, self.scheduler.catalog

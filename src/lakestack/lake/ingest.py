@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lakestack.errors import LakestackError, UsageError
-from lakestack.lake.ingest_files import resolve_source
 from lakestack.lake.ingest_read import FORMATS, csv_options
 from lakestack.lake.ingest_run import CRASH_ENV, IngestResult, IngestRun
 from lakestack.lake.ingest_schema import parse_schema_hints
+from lakestack.lake.ingest_source import resolve_source
 
 if TYPE_CHECKING:
     from lakestack.lake.catalog import Catalog

@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from lakestack.errors import LakeError
-from lakestack.lake.ingest_files import FileEntry, Location
+from lakestack.lake.ingest_source import FileEntry, Location
 
 __all__ = ["COMPACT_EVERY", "Checkpoint", "CheckpointState", "PlannedFile"]
 

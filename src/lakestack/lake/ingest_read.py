@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from lakestack.errors import UsageError
-from lakestack.lake.ingest_files import FileEntry, Location
 from lakestack.lake.ingest_schema import normalize_arrow
+from lakestack.lake.ingest_source import FileEntry, Location
 from lakestack.lake.ingest_types import RawKind, RawValues
 
 __all__ = ["FORMATS", "CsvOptions", "RawFile", "csv_options", "read_file"]

@@ -27,8 +27,8 @@ from lakestack.errors import (
 )
 from lakestack.lake.ingest_batch import build_batch, target_schema
 from lakestack.lake.ingest_checkpoint import Checkpoint, CheckpointState, PlannedFile
-from lakestack.lake.ingest_files import FileEntry, Location, list_files, open_location
 from lakestack.lake.ingest_read import FORMATS, CsvOptions, RawFile, read_file
+from lakestack.lake.ingest_source import FileEntry, Location, list_files, open_location
 
 if TYPE_CHECKING:
     from lakestack.lake.catalog import Catalog

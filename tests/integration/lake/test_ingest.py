@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -272,6 +274,23 @@ def test_the_command_prints_one_json_line(
         == 2
     )
     assert "json files take no option 'sep'" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command_without_a_warning(lake: Catalog, landing: Path) -> None:
+    drop(landing, "a.csv", "id,v\n1,x\n")
+    where = ["--warehouse", str(lake.root), "--source", str(landing), "--table", TABLE]
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "lakestack.lake.ingest", *where],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["rows"] == 1
+    # the package still offers the function, however its modules were imported
+    import lakestack.lake
+
+    assert lakestack.lake.ingest_files is ingest_files
 
 
 def test_unreadable_first_files_do_not_stop_the_table_being_created(

@@ -9,7 +9,7 @@ import pytest
 
 from lakestack.errors import LakeError
 from lakestack.lake.ingest_checkpoint import COMPACT_EVERY, Checkpoint, PlannedFile
-from lakestack.lake.ingest_files import open_location
+from lakestack.lake.ingest_source import open_location
 
 
 def files(*names: str) -> list[PlannedFile]:

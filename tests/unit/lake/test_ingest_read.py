@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakestack.errors import UsageError
-from lakestack.lake.ingest_files import list_files, open_location
 from lakestack.lake.ingest_read import RawFile, csv_options, read_file
+from lakestack.lake.ingest_source import list_files, open_location
 
 
 def read(
