@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import lakestack.lake
 from lakestack.errors import ConstraintError, LakeError, NotFoundError, SchemaMismatchError
 from lakestack.lake import Catalog
 from lakestack.lake.ingest import ingest_files, main
@@ -288,8 +289,6 @@ def test_python_dash_m_runs_the_command_without_a_warning(lake: Catalog, landing
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout)["rows"] == 1
     # the package still offers the function, however its modules were imported
-    import lakestack.lake
-
     assert lakestack.lake.ingest_files is ingest_files
 
 

@@ -144,6 +144,7 @@ def test_the_first_pass_starts_at_once_on_a_machine_booted_seconds_ago(
     finally:
         stopping.set()
         runner.join(60)
+    assert not runner.is_alive()
 
 
 def test_a_writer_behind_returns_to_normal_priority(catalog: Catalog, spool: Path) -> None:
